@@ -1,0 +1,214 @@
+/* Internal contract of the `memwatch` command: loaded snapshots, resolved
+ * frames, grouped statistics, and the output helpers each subcommand uses.
+ * Errors are returned as 0 / negative errno plus one sentence for the user;
+ * the subcommands turn them into "memwatch: <sentence>" and exit status 2. */
+#ifndef MEMWATCH_ANALYZER_H
+#define MEMWATCH_ANALYZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define MW_ERR_SIZE 512
+
+/* Exit statuses of every subcommand. */
+enum { MW_EXIT_OK = 0, MW_EXIT_FAIL = 1, MW_EXIT_USAGE = 2 };
+
+/* ---- snapshot_read.c: a snapshot file in memory ---- */
+
+enum { MW_META_UINT = 0, MW_META_INT = 1, MW_META_BYTES = 2 };
+
+struct mw_meta {
+    char *key;
+    int type;
+    uint64_t u;
+    int64_t i;
+    char *s; /* NUL terminated copy (may contain NULs: see len) */
+    size_t len;
+};
+
+struct mw_module {
+    uint64_t id, bias, start, end, flags; /* flags: MEMWATCH_MODULE_* */
+    char *path;
+    uint8_t *build_id;
+    size_t build_id_len;
+};
+
+struct mw_pycode {
+    uint64_t id;
+    int py_version; /* major*100+minor */
+    int64_t firstlineno;
+    char *filename, *name, *qualname;
+    uint8_t *linetable;
+    size_t linetable_len;
+};
+
+struct mw_rawframe {
+    uint8_t kind; /* MEMWATCH_FRAME_NATIVE or MEMWATCH_FRAME_PYTHON */
+    uint64_t addr;    /* native */
+    uint64_t code_id; /* python */
+    uint64_t offset;  /* python: instruction byte offset */
+};
+
+struct mw_site {
+    uint64_t live_bytes, live_count, total_bytes, total_count;
+    uint32_t nframes;
+    struct mw_rawframe *frames; /* most recent first */
+};
+
+struct mw_snap {
+    char *path;
+    uint32_t version;
+    uint64_t file_size;
+    struct mw_meta *meta;
+    size_t nmeta;
+    struct mw_module *modules;
+    size_t nmodules;
+    struct mw_pycode *codes; /* sorted by id */
+    size_t ncodes;
+    struct mw_site *sites;
+    size_t nsites;
+};
+
+/* Load and verify a snapshot.  On failure returns -errno (or -EBADMSG for
+ * a damaged file) and writes one sentence, naming the file, into err. */
+int mw_snap_load(const char *path, struct mw_snap **out, char *err, size_t errlen);
+/* Same, from bytes in memory (used by the fuzzer and the tests). */
+int mw_snap_parse(const char *name, const uint8_t *data, size_t len, struct mw_snap **out,
+                  char *err, size_t errlen);
+void mw_snap_free(struct mw_snap *s);
+const struct mw_meta *mw_snap_meta(const struct mw_snap *s, const char *key);
+uint64_t mw_snap_uint(const struct mw_snap *s, const char *key, uint64_t fallback);
+/* The string value of key, or fallback. */
+const char *mw_snap_str(const struct mw_snap *s, const char *key, const char *fallback);
+const struct mw_pycode *mw_snap_code(const struct mw_snap *s, uint64_t id);
+const struct mw_module *mw_snap_module_at(const struct mw_snap *s, uint64_t addr);
+
+/* ---- pyline.c: CPython line tables, decoded offline ---- */
+
+/* Line number of the instruction at byte offset `offset` of a code object
+ * of CPython py_version (major*100+minor), from its raw co_lnotab (3.8,
+ * 3.9) or co_linetable (3.10+).  Returns the line, or -1 when the
+ * instruction has no line (tracemalloc then prints the first line). */
+int mw_pyline(int py_version, const uint8_t *table, size_t len, int64_t firstlineno,
+              uint64_t offset);
+
+/* ---- symbolize.c: raw frames to (function, file, line) ---- */
+
+enum mw_frame_flags {
+    MW_FRAME_MACHINERY = 1,   /* memwatch, libc's malloc family, operator new */
+    MW_FRAME_INTERPRETER = 2, /* native frame inside the Python interpreter */
+    MW_FRAME_PYTHON = 4,      /* a Python frame */
+};
+
+/* A resolved frame.  Frames are interned by the resolver: two frames with
+ * the same fields are the same pointer, also across snapshots, so they
+ * compare by address. */
+struct mw_frame {
+    const char *file;     /* source file; for native frames without debug
+                             information the module path */
+    int line;             /* 0 when unknown */
+    const char *function; /* function or Python qualified name; may be "" */
+    const char *module;   /* module path for native frames, "" for Python */
+    unsigned flags;
+};
+
+struct mw_trace {
+    uint32_t nframes;
+    const struct mw_frame **frames; /* most recent first */
+    uint32_t site;                  /* index of the reported site frame */
+};
+
+struct mw_resolver;
+
+struct mw_resolver *mw_resolver_new(void);
+void mw_resolver_free(struct mw_resolver *r);
+/* Resolve every site of s: returns an array of s->nsites traces (freed by
+ * the resolver), or NULL on out-of-memory. */
+struct mw_trace *mw_resolve(struct mw_resolver *r, const struct mw_snap *s);
+/* An interned string / frame owned by the resolver. */
+const char *mw_intern(struct mw_resolver *r, const char *s);
+const struct mw_frame *mw_frame_intern(struct mw_resolver *r, const struct mw_frame *f);
+
+/* ---- group.c: tracemalloc's Snapshot.statistics and compare_to ---- */
+
+enum mw_key { MW_KEY_LINENO, MW_KEY_FILENAME, MW_KEY_TRACEBACK, MW_KEY_FUNCTION };
+
+struct mw_stat {
+    const struct mw_frame **frames; /* the key: 1 frame, or the whole trace */
+    uint32_t nframes;
+    uint64_t size, count;
+    int64_t size_diff, count_diff;
+    const struct mw_trace *example; /* largest trace in the group */
+};
+
+struct mw_filter; /* filter.c: --include/--exclude/--suppressions */
+
+struct mw_stats {
+    struct mw_stat *v;
+    size_t n;
+    uint64_t filtered_bytes, filtered_blocks, filtered_sites; /* removed */
+};
+
+/* Group the traces of a snapshot by key (tracemalloc's semantics, including
+ * cumulative), after filtering (filter may be NULL).  Sorted like
+ * Snapshot.statistics.  Returns 0 or -ENOMEM. */
+int mw_group(const struct mw_snap *s, const struct mw_trace *traces, enum mw_key key,
+             int cumulative, const struct mw_filter *filter, struct mw_stats *out);
+/* StatisticDiff list of new against old, sorted like compare_to. */
+int mw_compare(const struct mw_stats *old_stats, const struct mw_stats *new_stats,
+               struct mw_stats *out);
+void mw_stats_free(struct mw_stats *st);
+int mw_key_parse(const char *name, enum mw_key *key);
+const char *mw_key_name(enum mw_key key);
+
+/* ---- format.c: tracemalloc's text and memwatch's JSON ---- */
+
+/* tracemalloc's _format_size: "10.0 KiB", with sign "+121 KiB". */
+void mw_format_size(char *buf, size_t size, int64_t bytes, int sign);
+/* The key of a statistic as tracemalloc prints it ("file:line"). */
+void mw_format_key(char *buf, size_t size, const struct mw_stat *st, enum mw_key key);
+void mw_print_stat(FILE *out, const struct mw_stat *st, enum mw_key key);
+void mw_print_stat_diff(FILE *out, const struct mw_stat *st, enum mw_key key);
+/* Traceback.format(): oldest frame first, with source lines when readable. */
+void mw_print_traceback(FILE *out, const struct mw_frame *const *frames, uint32_t n);
+/* One summary line of a snapshot's totals. */
+void mw_print_summary(FILE *out, const struct mw_snap *s);
+
+/* Minimal JSON writer (keys and strings escaped). */
+struct mw_json {
+    FILE *out;
+    int depth;
+    int need_comma[64];
+};
+void mw_json_begin_object(struct mw_json *j, const char *key);
+void mw_json_end_object(struct mw_json *j);
+void mw_json_begin_array(struct mw_json *j, const char *key);
+void mw_json_end_array(struct mw_json *j);
+void mw_json_str(struct mw_json *j, const char *key, const char *v);
+void mw_json_strn(struct mw_json *j, const char *key, const char *v, size_t n);
+void mw_json_uint(struct mw_json *j, const char *key, uint64_t v);
+void mw_json_int(struct mw_json *j, const char *key, int64_t v);
+void mw_json_bool(struct mw_json *j, const char *key, int v);
+void mw_json_null(struct mw_json *j, const char *key);
+/* The "snapshot" object: path and every metadata entry. */
+void mw_json_snapshot(struct mw_json *j, const char *key, const struct mw_snap *s);
+/* One statistic: file, line, function, module, size, count (+ diffs when
+ * with_diff), traceback. */
+void mw_json_stat(struct mw_json *j, const struct mw_stat *st, int with_diff);
+
+/* ---- main.c: shared command-line helpers ---- */
+
+/* Print "memwatch: <message>" on stderr. */
+void mw_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Parse a non-negative count for an option; prints an error and returns -1
+ * when invalid. */
+long mw_parse_count(const char *opt, const char *value);
+
+/* Subcommands: argc/argv start at the subcommand's name. */
+int mw_cmd_run(int argc, char **argv);
+int mw_cmd_top(int argc, char **argv);
+int mw_cmd_diff(int argc, char **argv);
+int mw_cmd_info(int argc, char **argv);
+
+#endif /* MEMWATCH_ANALYZER_H */

@@ -1,0 +1,99 @@
+/* Call stacks: capture on the allocation path and intern into process-wide
+ * records, so an event carries one pointer instead of a frame array.
+ *
+ * Native frames come from libunwind's unw_backtrace, which caches unwind
+ * information per address (UNW_CACHE_PER_THREAD), so a warm capture costs a
+ * few nanoseconds a frame.  In a CPython process the Python frames are read
+ * instead (python.c).  The capture buffer is on the C stack; the record is
+ * found again through a lock-free table keyed by the hash of the frames. */
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+#include <string.h>
+
+#include "mw.h"
+
+struct mw_stack mw_stack_lost = { .hash = 0, .nwords = 0 };
+
+struct key {
+    const uint64_t *words;
+    uint32_t n;
+};
+
+static int stack_eq(const void *record, const void *k)
+{
+    const struct mw_stack *s = record;
+    const struct key *key = k;
+    return s->nwords == key->n && memcmp(s->words, key->words, key->n * 8) == 0;
+}
+
+int mw_stacks_init(void)
+{
+    /* Per-thread caches: no lock shared between threads while unwinding. */
+    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+    return mw_itable_init(&mw_g.stacks, 12);
+}
+
+int mw_native_capture(uint64_t *ips, int max)
+{
+    void *buf[MW_MAX_NATIVE_DEPTH + 8];
+    if (max > MW_MAX_NATIVE_DEPTH)
+        max = MW_MAX_NATIVE_DEPTH;
+    /* Ask for a few more than max: our own frames come first and are
+     * dropped (capture, hook, exported entry point). */
+    int n = unw_backtrace(buf, max + 8);
+    int out = 0;
+    for (int i = 0; i < n && out < max; i++) {
+        uintptr_t ip = (uintptr_t)buf[i];
+        if (out == 0 && ip >= mw_g.self_lo && ip < mw_g.self_hi)
+            continue;
+        ips[out++] = ip;
+    }
+    return out;
+}
+
+/* Store a stack seen for the first time.  Python frames get their code
+ * records now, while the code objects are certainly alive (they are on the
+ * calling thread's stack). */
+static struct mw_stack *intern_new(const uint64_t *w, uint32_t n, uint64_t hash)
+{
+    uint32_t npy = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (w[i] & MW_PYTAG)
+            npy++, i++;
+
+    struct mw_stack *s = mw_arena_alloc(&mw_g.arena, sizeof *s + (size_t)(n + npy) * 8);
+    if (!s)
+        return &mw_stack_lost;
+    s->hash = hash;
+    s->nwords = n;
+    s->npy = (uint16_t)npy;
+    memcpy(s->words, w, (size_t)n * 8);
+    for (uint32_t i = 0, j = 0; i < n; i++) {
+        if (w[i] & MW_PYTAG) {
+            s->words[n + j++] = (uint64_t)(uintptr_t)mw_py_code(&w[i]);
+            i++;
+        }
+    }
+    struct key key = { w, n };
+    struct mw_stack *in = mw_itable_insert(&mw_g.stacks, hash, s, stack_eq, &key);
+    return in ? in : &mw_stack_lost;
+}
+
+struct mw_stack *mw_stack_capture(void)
+{
+    uint64_t w[MW_MAX_WORDS];
+    int n = 0;
+
+    if (mw_py_code_type)
+        n = mw_cfg.native_mixed ? mw_py_capture_mixed(w, MW_MAX_WORDS)
+                                : mw_py_capture(w, MW_MAX_WORDS);
+    /* Threads Python never saw, and the interpreter's start, have no
+     * Python frames: fall back to native ones. */
+    if (n == 0)
+        n = mw_native_capture(w, mw_cfg.native_depth);
+
+    uint64_t hash = mw_hash64(w, (size_t)n * 8, 0);
+    struct key key = { w, (uint32_t)n };
+    struct mw_stack *s = mw_itable_find(&mw_g.stacks, hash, stack_eq, &key);
+    return MW_LIKELY(s) ? s : intern_new(w, (uint32_t)n, hash);
+}
