@@ -140,21 +140,30 @@ struct mw_stat {
     uint64_t size, count;
     int64_t size_diff, count_diff;
     const struct mw_trace *example; /* largest trace in the group */
+    uint64_t example_bytes;
 };
 
-struct mw_filter; /* filter.c: --include/--exclude/--suppressions */
+/* ---- filter.c: --include/--exclude/--suppressions ---- */
+
+struct mw_filter;
+
+/* 1 when the trace is kept by the filter (NULL keeps everything). */
+int mw_filter_keep(const struct mw_filter *f, const struct mw_trace *t);
 
 struct mw_stats {
     struct mw_stat *v;
     size_t n;
+    uint64_t total_bytes, total_blocks, total_sites;          /* kept */
     uint64_t filtered_bytes, filtered_blocks, filtered_sites; /* removed */
 };
 
 /* Group the traces of a snapshot by key (tracemalloc's semantics, including
  * cumulative), after filtering (filter may be NULL).  Sorted like
- * Snapshot.statistics.  Returns 0 or -ENOMEM. */
-int mw_group(const struct mw_snap *s, const struct mw_trace *traces, enum mw_key key,
-             int cumulative, const struct mw_filter *filter, struct mw_stats *out);
+ * Snapshot.statistics.  Frames made for keys (file-only, function-only) are
+ * interned in r.  Returns 0. */
+int mw_group(struct mw_resolver *r, const struct mw_snap *s, const struct mw_trace *traces,
+             enum mw_key key, int cumulative, const struct mw_filter *filter,
+             struct mw_stats *out);
 /* StatisticDiff list of new against old, sorted like compare_to. */
 int mw_compare(const struct mw_stats *old_stats, const struct mw_stats *new_stats,
                struct mw_stats *out);
@@ -164,8 +173,10 @@ const char *mw_key_name(enum mw_key key);
 
 /* ---- format.c: tracemalloc's text and memwatch's JSON ---- */
 
-/* tracemalloc's _format_size: "10.0 KiB", with sign "+121 KiB". */
+/* tracemalloc's _format_size: "10.0 KiB", with sign "+121 KiB".  The _f
+ * variant takes a fractional size (averages). */
 void mw_format_size(char *buf, size_t size, int64_t bytes, int sign);
+void mw_format_size_f(char *buf, size_t size, double bytes, int sign);
 /* The key of a statistic as tracemalloc prints it ("file:line"). */
 void mw_format_key(char *buf, size_t size, const struct mw_stat *st, enum mw_key key);
 void mw_print_stat(FILE *out, const struct mw_stat *st, enum mw_key key);
@@ -204,6 +215,41 @@ void mw_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Parse a non-negative count for an option; prints an error and returns -1
  * when invalid. */
 long mw_parse_count(const char *opt, const char *value);
+
+/* Options shared by the reporting subcommands (top, diff, check, growth). */
+struct mw_report {
+    long limit;   /* -n; 0 = all */
+    enum mw_key key;
+    int cumulative;
+    int json;
+    struct mw_filter *filter; /* NULL: keep everything */
+};
+
+/* getopt_long entries for the shared options, ending with a zero entry;
+ * subcommands append their own. */
+#define MW_REPORT_SHORTOPTS "n:"
+enum {
+    MW_OPT_KEY = 0x100,
+    MW_OPT_CUMULATIVE,
+    MW_OPT_JSON,
+    MW_OPT_HELP,
+    MW_OPT_FIRST_FREE = 0x200, /* subcommands number their options from here */
+};
+/* clang-format off */
+#define MW_REPORT_LONGOPTS \
+    { "key", 1, NULL, MW_OPT_KEY }, \
+    { "cumulative", 0, NULL, MW_OPT_CUMULATIVE }, \
+    { "json", 0, NULL, MW_OPT_JSON }, \
+    { "help", 0, NULL, MW_OPT_HELP }, \
+    { "limit", 1, NULL, 'n' }
+/* clang-format on */
+void mw_report_init(struct mw_report *r);
+/* Handle one shared option: 1 handled, 0 not a shared option, -1 invalid
+ * (message printed). */
+int mw_report_option(struct mw_report *r, int opt, const char *arg);
+void mw_report_free(struct mw_report *r);
+/* Load a snapshot or print its one-sentence error; NULL on failure. */
+struct mw_snap *mw_load_or_complain(const char *path);
 
 /* Subcommands: argc/argv start at the subcommand's name. */
 int mw_cmd_run(int argc, char **argv);
