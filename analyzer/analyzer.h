@@ -216,6 +216,10 @@ void mw_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * when invalid. */
 long mw_parse_count(const char *opt, const char *value);
 
+/* One line for a getopt failure: c is ':' (missing value) or '?'.  Option
+ * strings must start with ':' (after any '+'). */
+void mw_option_error(const char *cmd, int c, char **argv);
+
 /* Options shared by the reporting subcommands (top, diff, check, growth). */
 struct mw_report {
     long limit;   /* -n; 0 = all */
@@ -227,7 +231,7 @@ struct mw_report {
 
 /* getopt_long entries for the shared options, ending with a zero entry;
  * subcommands append their own. */
-#define MW_REPORT_SHORTOPTS "n:"
+#define MW_REPORT_SHORTOPTS ":n:"
 enum {
     MW_OPT_KEY = 0x100,
     MW_OPT_CUMULATIVE,

@@ -66,7 +66,7 @@ int mw_cmd_diff(int argc, char **argv)
         if (r < 0)
             return MW_EXIT_USAGE;
         if (r == 0) {
-            mw_error("see 'memwatch diff --help'");
+            mw_option_error("diff", c, argv);
             return MW_EXIT_USAGE;
         }
     }

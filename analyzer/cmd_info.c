@@ -89,13 +89,13 @@ int mw_cmd_info(int argc, char **argv)
     };
     int json = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         if (c == 'h') {
             help(stdout);
             return MW_EXIT_OK;
         }
         if (c != 'j') {
-            mw_error("see 'memwatch info --help'");
+            mw_option_error("info", c, argv);
             return MW_EXIT_USAGE;
         }
         json = 1;

@@ -238,7 +238,7 @@ int mw_cmd_run(int argc, char **argv)
     int quiet = 0, c;
     optind = 1;
     /* "+": stop at the command, so its own options are left alone. */
-    while ((c = getopt_long(argc, argv, "+o:vqh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:o:vqh", longopts, NULL)) != -1) {
         switch (c) {
         case 'o': outdir = optarg; break;
         case OPT_INTERVAL: setenv("MEMWATCH_INTERVAL", optarg, 1); break;
@@ -250,7 +250,7 @@ int mw_cmd_run(int argc, char **argv)
         case 'v': setenv("MEMWATCH_VERBOSE", "1", 1); break;
         case 'q': quiet = 1; break;
         case 'h': help(stdout); return MW_EXIT_OK;
-        default: mw_error("see 'memwatch run --help'"); return MW_EXIT_USAGE;
+        default: mw_option_error("run", c, argv); return MW_EXIT_USAGE;
         }
     }
     if (optind >= argc) {

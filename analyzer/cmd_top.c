@@ -81,7 +81,7 @@ int mw_cmd_top(int argc, char **argv)
         if (r < 0)
             return MW_EXIT_USAGE;
         if (r == 0) {
-            mw_error("see 'memwatch top --help'");
+            mw_option_error("top", c, argv);
             return MW_EXIT_USAGE;
         }
     }

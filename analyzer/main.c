@@ -1,6 +1,7 @@
 /* The `memwatch` command: dispatch to subcommands, and the helpers they
  * share (errors, counts, the reporting options). */
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,23 @@ long mw_parse_count(const char *opt, const char *value)
     return v;
 }
 
+void mw_option_error(const char *cmd, int c, char **argv)
+{
+    const char *arg = optind > 0 ? argv[optind - 1] : "";
+    if (optopt >= 128 || (optopt && arg[0] == '-' && arg[1] == '-'))
+        optopt = 0; /* a long option: name it from argv */
+    if (c == ':') {
+        if (optopt)
+            mw_error("%s: option -%c needs a value; see 'memwatch %s --help'", cmd, optopt, cmd);
+        else
+            mw_error("%s: option %s needs a value; see 'memwatch %s --help'", cmd, arg, cmd);
+    } else if (optopt) {
+        mw_error("%s: unknown option -%c; see 'memwatch %s --help'", cmd, optopt, cmd);
+    } else {
+        mw_error("%s: unknown option %s; see 'memwatch %s --help'", cmd, arg, cmd);
+    }
+}
+
 void mw_report_init(struct mw_report *r)
 {
     memset(r, 0, sizeof *r);
@@ -107,6 +125,7 @@ struct mw_snap *mw_load_or_complain(const char *path)
 
 int main(int argc, char **argv)
 {
+    opterr = 0; /* subcommands print their own one-line errors */
     if (argc < 2) {
         usage(stderr);
         return MW_EXIT_USAGE;

@@ -5,6 +5,7 @@
  * so snapshots from two different runs (other load addresses) give the same
  * frame pointers for the same code, which is what diff matches on. */
 #define _GNU_SOURCE
+#include <dwarf.h>
 #include <elfutils/libdwfl.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -208,7 +209,16 @@ static const struct mw_frame *resolve_native(struct mw_resolver *r, const struct
             int lineno = 0;
             const char *src = line ? dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL) : NULL;
             if (src && lineno > 0) {
-                snprintf(path, sizeof path, "%s", src);
+                /* Relative names are relative to the compilation directory. */
+                Dwarf_Addr cu_bias;
+                Dwarf_Die *cu = src[0] == '/' ? NULL : dwfl_module_addrdie(dm, rel, &cu_bias);
+                Dwarf_Attribute attr;
+                const char *dir = cu ? dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &attr))
+                                     : NULL;
+                if (dir)
+                    snprintf(path, sizeof path, "%s/%s", dir, src);
+                else
+                    snprintf(path, sizeof path, "%s", src);
                 mw_path_normalize(path);
                 f.file = path;
                 f.line = lineno;
