@@ -274,26 +274,30 @@ int mw_cmd_run(int argc, char **argv)
             mw_error("cannot write snapshots into %s: %s", outdir, strerror(-r));
             return MW_EXIT_USAGE;
         }
-        char pattern[PATH_MAX + 32], abs[PATH_MAX];
-        if (outdir[0] != '/' && getcwd(abs, sizeof abs))
-            snprintf(pattern, sizeof pattern, "%s/%s/memwatch.%%p.%%n.mws", abs, outdir);
-        else
-            snprintf(pattern, sizeof pattern, "%s/memwatch.%%p.%%n.mws", outdir);
-        mw_path_normalize(pattern);
-        setenv("MEMWATCH_OUTPUT", pattern, 1);
     }
+    /* An absolute pattern, so every process of the tree writes where the
+     * user is looking, whatever directory it runs in. */
+    const char *pattern = getenv("MEMWATCH_OUTPUT");
+    char full[PATH_MAX + 64], cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd))
+        snprintf(cwd, sizeof cwd, ".");
+    if (outdir)
+        snprintf(full, sizeof full, "%s%s%s/memwatch.%%p.%%n.mws", outdir[0] == '/' ? "" : cwd,
+                 outdir[0] == '/' ? "" : "/", outdir);
+    else if (pattern && *pattern)
+        snprintf(full, sizeof full, "%s%s%s", pattern[0] == '/' ? "" : cwd,
+                 pattern[0] == '/' ? "" : "/", pattern);
+    else
+        snprintf(full, sizeof full, "%s/memwatch.%%p.%%n.mws", cwd);
+    mw_path_normalize(full);
+    setenv("MEMWATCH_OUTPUT", full, 1);
 
     /* The manifest: created empty here, appended to by every process. */
-    char manifest[] = "/tmp/memwatch-run-XXXXXX";
     const char *tmpdir = getenv("TMPDIR");
     char manifest_path[PATH_MAX];
     snprintf(manifest_path, sizeof manifest_path, "%s/memwatch-run-XXXXXX",
              tmpdir && *tmpdir ? tmpdir : "/tmp");
     int mfd = mkstemp(manifest_path);
-    if (mfd < 0) {
-        snprintf(manifest_path, sizeof manifest_path, "%s", manifest);
-        mfd = mkstemp(manifest_path);
-    }
     if (mfd < 0) {
         mw_error("cannot create a temporary file in %s: %s", tmpdir ? tmpdir : "/tmp",
                  strerror(errno));

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "arena.h"
 #include "codec.h"
@@ -60,6 +61,7 @@ struct mw_global {
     struct mw_itable stacks;
     uintptr_t self_lo, self_hi; /* libmemwatch.so's mapped range */
     uint64_t start_ns;          /* CLOCK_REALTIME at start */
+    pid_t pid;                  /* the process the recorder belongs to */
 };
 
 extern struct mw_global mw_g MW_HIDDEN;
@@ -170,8 +172,9 @@ void mw_recorder_signal(void) MW_HIDDEN;
 void mw_recorder_fork_prepare(void) MW_HIDDEN;
 void mw_recorder_fork_parent(void) MW_HIDDEN;
 void mw_recorder_fork_child(void) MW_HIDDEN;
-/* Process exit: the last snapshot, then recording stops. */
-void mw_recorder_exit(void) MW_HIDDEN;
+/* Process exit: the last snapshot, then recording stops.  may_block is 0
+ * from _exit(), which signal handlers call: never wait for a lock then. */
+void mw_recorder_exit(int may_block) MW_HIDDEN;
 
 /* ---- snapshot_write.c ---- */
 

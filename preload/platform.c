@@ -82,6 +82,12 @@ pid_t mw_os_getppid(void)
     return getppid();
 }
 
+void mw_os_exit_group(int status)
+{
+    for (;;)
+        syscall(SYS_exit_group, status);
+}
+
 void mw_os_futex_wait(const uint32_t *word, uint32_t expected, uint64_t timeout_ns)
 {
     struct timespec ts, *tp = NULL;

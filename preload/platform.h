@@ -27,6 +27,8 @@ void mw_os_sleep_ns(uint64_t ns);
 void mw_os_yield(void);
 pid_t mw_os_getpid(void);
 pid_t mw_os_getppid(void);
+/* End the process now (the exit_group system call). */
+void mw_os_exit_group(int status) __attribute__((noreturn));
 
 /* Futex on a 32-bit word: wait while *word == expected, at most timeout_ns
  * (0: no limit).  Spurious wake-ups are allowed. */

@@ -433,8 +433,9 @@ int mw_recorder_start(void)
     return spawn_thread();
 }
 
-static int request(enum mw_trigger trigger, int memory_only, int final, const char *path,
-                   char *written, size_t written_size, uint64_t *live, uint64_t *peak)
+static int request(enum mw_trigger trigger, int memory_only, int final, int may_block,
+                   const char *path, char *written, size_t written_size, uint64_t *live,
+                   uint64_t *peak)
 {
     if (!rec.running || !atomic_load(&mw_g.active))
         return -EPERM;
@@ -444,7 +445,14 @@ static int request(enum mw_trigger trigger, int memory_only, int final, const ch
         return -EDEADLK;
     unsigned saved = mw_tls;
     mw_tls |= MW_TLS_HOOK; /* our own waiting is not the program's memory */
-    pthread_mutex_lock(&rec.req_lock);
+    if (may_block) {
+        pthread_mutex_lock(&rec.req_lock);
+    } else if (pthread_mutex_trylock(&rec.req_lock) != 0) {
+        /* _exit() from a signal handler that interrupted a request of
+         * this very thread: give up rather than deadlock. */
+        mw_tls = saved;
+        return -EDEADLK;
+    }
     rec.req.trigger = trigger;
     rec.req.memory_only = memory_only;
     rec.req.final = final;
@@ -470,13 +478,13 @@ static int request(enum mw_trigger trigger, int memory_only, int final, const ch
 int mw_recorder_snapshot(enum mw_trigger trigger, const char *path, char *written,
                          size_t written_size)
 {
-    return request(trigger, 0, trigger == MW_TRIGGER_PYTHON_EXIT, path, written,
+    return request(trigger, 0, trigger == MW_TRIGGER_PYTHON_EXIT, 1, path, written,
                    written_size, NULL, NULL);
 }
 
 int mw_recorder_memory(uint64_t *live, uint64_t *peak)
 {
-    return request(MW_TRIGGER_API, 1, 0, NULL, NULL, 0, live, peak);
+    return request(MW_TRIGGER_API, 1, 0, 1, NULL, NULL, 0, live, peak);
 }
 
 void mw_recorder_signal(void)
@@ -485,9 +493,13 @@ void mw_recorder_signal(void)
     wake_recorder();
 }
 
-void mw_recorder_exit(void)
+void mw_recorder_exit(int may_block)
 {
-    request(MW_TRIGGER_EXIT, 0, 1, NULL, NULL, 0, NULL, NULL);
+    /* Not in a vfork()ed child (or a raw clone): it shares our memory but
+     * is not the process the recorder belongs to. */
+    if (mw_os_getpid() != mw_g.pid)
+        return;
+    request(MW_TRIGGER_EXIT, 0, 1, may_block, NULL, NULL, 0, NULL, NULL);
 }
 
 void mw_recorder_fork_prepare(void)
@@ -524,6 +536,7 @@ void mw_recorder_fork_child(void)
     atomic_store(&rec.paused, 0);
     atomic_store(&rec.signal_pending, 0);
     rec.seq = 0;
+    mw_g.pid = mw_os_getpid();
     rec.peak_bytes = rec.live_bytes;
     mw_g.start_ns = mw_os_realtime_ns();
     rec.next_interval_ns = mw_os_now_ns() + mw_cfg.interval_ns;

@@ -39,6 +39,7 @@ static struct {
     void *(*valloc)(size_t);
     void *(*pvalloc)(size_t);
     size_t (*malloc_usable_size)(void *);
+    void (*exit_now)(int); /* _exit */
 } real;
 
 enum { RESOLVE_NONE, RESOLVE_BUSY, RESOLVE_DONE };
@@ -66,6 +67,7 @@ static void resolve(void)
     real.valloc = dlsym(RTLD_NEXT, "valloc");
     real.pvalloc = dlsym(RTLD_NEXT, "pvalloc");
     real.malloc_usable_size = dlsym(RTLD_NEXT, "malloc_usable_size");
+    real.exit_now = dlsym(RTLD_NEXT, "_exit");
     resolving = 0;
     if (!real.malloc || !real.free || !real.calloc || !real.realloc) {
         mw_os_warn("the real allocator was not found; cannot continue");
@@ -314,6 +316,7 @@ __attribute__((constructor)) static void mw_start(void)
     }
     dl_iterate_phdr(find_self, (void *)(uintptr_t)&mw_start);
     mw_g.start_ns = mw_os_realtime_ns();
+    mw_g.pid = mw_os_getpid();
     if (mw_arena_init(&mw_g.arena, (size_t)8 << 30) || mw_stacks_init() ||
         mw_ring_init(&mw_g.ring, mw_cfg.ring_slots)) {
         mw_os_warn("not enough memory to record; the program runs unobserved");
@@ -341,7 +344,23 @@ out:
 __attribute__((destructor)) static void mw_stop(void)
 {
     if (atomic_load(&mw_g.active))
-        mw_recorder_exit();
+        mw_recorder_exit(1);
+}
+
+/* Programs that end with _exit() (dash, forked children, os._exit) skip
+ * destructors: take the exit snapshot here too. */
+MW_EXPORT void _exit(int status)
+{
+    if (atomic_load(&mw_g.active))
+        mw_recorder_exit(0);
+    if (real.exit_now)
+        real.exit_now(status);
+    mw_os_exit_group(status);
+}
+
+MW_EXPORT void _Exit(int status)
+{
+    _exit(status);
 }
 
 /* ---- public control API (include/memwatch/memwatch.h) ---- */
