@@ -76,28 +76,42 @@ extern struct mw_global mw_g MW_HIDDEN;
 struct mw_code;
 
 /* A distinct call stack, interned once per process.  Immutable once
- * published except for the fields marked recorder-owned. */
+ * published: producers read it on every allocation. */
 struct mw_stack {
     uint64_t hash;
     uint32_t nwords;
     uint16_t npy;       /* Python frames; code records follow the words */
     uint16_t flags;
-    /* Recorder-owned: only the recorder thread touches these. */
+    uint64_t words[];    /* nwords key words, then npy struct mw_code * */
+};
+
+/* The recorder's running totals of a stack.  They live on their own cache
+ * line just before the stack record: the recorder writes them on every
+ * event, and sharing a line with the hash and frames that producers compare
+ * would make every lookup miss. */
+struct mw_totals {
     uint64_t live_bytes;
     uint64_t live_count;
     uint64_t total_bytes;
     uint64_t total_count;
     uint32_t site_index; /* position in the recorder's site list, +1 */
     uint32_t pad;
-    uint64_t words[];    /* nwords key words, then npy struct mw_code * */
+    uint64_t pad2[3];
 };
+
+_Static_assert(sizeof(struct mw_totals) == 64, "one cache line");
+
+static inline struct mw_totals *mw_totals(struct mw_stack *s)
+{
+    return (struct mw_totals *)(void *)((char *)s - sizeof(struct mw_totals));
+}
 
 int mw_stacks_init(void) MW_HIDDEN;
 /* The calling thread's stack, interned.  Called by the hooks with
  * MW_TLS_HOOK set.  Never NULL: falls back to mw_stack_lost. */
 struct mw_stack *mw_stack_capture(void) MW_HIDDEN;
 /* Stand-in record for stacks that could not be stored (arena exhausted). */
-extern struct mw_stack mw_stack_lost MW_HIDDEN;
+extern struct mw_stack *const mw_stack_lost MW_HIDDEN;
 /* Native frames of the caller, skipping libmemwatch.so's own frames;
  * returns the number of addresses stored. */
 int mw_native_capture(uint64_t *ips, int max) MW_HIDDEN;

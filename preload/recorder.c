@@ -135,7 +135,10 @@ static struct {
 
     _Atomic int signal_pending;
     _Atomic uint32_t pause_req, paused;
-} rec = { .req_lock = PTHREAD_MUTEX_INITIALIZER };
+    /* The recorder writes these fields constantly: keep them off the cache
+     * lines of the read-mostly globals the hooks load on every call. */
+    char pad[128];
+} rec __attribute__((aligned(128))) = { .req_lock = PTHREAD_MUTEX_INITIALIZER };
 
 static void wake_recorder(void)
 {
@@ -143,7 +146,7 @@ static void wake_recorder(void)
     mw_os_futex_wake(&rec.wake);
 }
 
-static void add_site(struct mw_stack *s)
+static void add_site(struct mw_stack *s, struct mw_totals *t)
 {
     if (rec.nsites == rec.sites_cap) {
         size_t ncap = rec.sites_cap ? rec.sites_cap * 2 : 4096;
@@ -155,7 +158,7 @@ static void add_site(struct mw_stack *s)
         rec.sites_cap = ncap;
     }
     rec.sites[rec.nsites++] = s;
-    s->site_index = (uint32_t)rec.nsites;
+    t->site_index = (uint32_t)rec.nsites;
 }
 
 static void account_alloc(uint64_t ptr, uint64_t size, struct mw_stack *s)
@@ -163,24 +166,25 @@ static void account_alloc(uint64_t ptr, uint64_t size, struct mw_stack *s)
     struct entry *old = map_find(&rec.live, ptr);
     if (old) {
         /* A free we never saw (released behind our back): forget it. */
-        old->stack->live_bytes -= old->size;
-        old->stack->live_count--;
+        mw_totals(old->stack)->live_bytes -= old->size;
+        mw_totals(old->stack)->live_count--;
         rec.live_bytes -= old->size;
         rec.live_blocks--;
         map_remove(&rec.live, old);
     }
+    struct mw_totals *t = mw_totals(s);
     rec.total_bytes += size;
     rec.total_allocs++;
-    s->total_bytes += size;
-    s->total_count++;
+    t->total_bytes += size;
+    t->total_count++;
     if (map_insert(&rec.live, ptr, size, s)) {
         rec.untracked++;
         return;
     }
-    s->live_bytes += size;
-    s->live_count++;
-    if (!s->site_index)
-        add_site(s);
+    t->live_bytes += size;
+    t->live_count++;
+    if (!t->site_index)
+        add_site(s, t);
     rec.live_bytes += size;
     rec.live_blocks++;
     if (rec.live_bytes > rec.peak_bytes)
@@ -197,8 +201,8 @@ static int account_free(struct ptrmap *from, uint64_t ptr, struct entry *out)
     map_remove(from, e);
     if (from == &rec.live) {
         e = out;
-        e->stack->live_bytes -= e->size;
-        e->stack->live_count--;
+        mw_totals(e->stack)->live_bytes -= e->size;
+        mw_totals(e->stack)->live_count--;
         rec.live_bytes -= e->size;
         rec.live_blocks--;
     }
@@ -238,8 +242,8 @@ static void process(const struct mw_event *ev, void *ctx)
         } else if (known) {
             /* Failed: the old block is still there, unchanged. */
             map_insert(&rec.live, e.ptr, e.size, e.stack);
-            e.stack->live_bytes += e.size;
-            e.stack->live_count++;
+            mw_totals(e.stack)->live_bytes += e.size;
+            mw_totals(e.stack)->live_count++;
             rec.live_bytes += e.size;
             rec.live_blocks++;
         }

@@ -201,7 +201,7 @@ static void put_codes(struct mw_wbuf *b, const struct mw_snapshot_view *v)
     uint64_t count = 0, mark = v->seq + 1;
     for (size_t i = 0; i < v->nsites; i++) {
         struct mw_stack *s = v->sites[i];
-        if (!s->live_count)
+        if (!mw_totals(s)->live_count)
             continue;
         for (uint32_t j = 0; j < s->npy; j++) {
             struct mw_code *c = (struct mw_code *)(uintptr_t)s->words[s->nwords + j];
@@ -216,7 +216,7 @@ static void put_codes(struct mw_wbuf *b, const struct mw_snapshot_view *v)
     mark += 1u << 31; /* a second pass over the same records, another mark */
     for (size_t i = 0; i < v->nsites; i++) {
         struct mw_stack *s = v->sites[i];
-        if (!s->live_count)
+        if (!mw_totals(s)->live_count)
             continue;
         for (uint32_t j = 0; j < s->npy; j++) {
             struct mw_code *c = (struct mw_code *)(uintptr_t)s->words[s->nwords + j];
@@ -243,17 +243,18 @@ static void put_sites(struct mw_wbuf *b, const struct mw_snapshot_view *v)
 {
     uint64_t count = 0;
     for (size_t i = 0; i < v->nsites; i++)
-        count += v->sites[i]->live_count != 0;
+        count += mw_totals(v->sites[i])->live_count != 0;
     size_t at = section_begin(b, MEMWATCH_SECTION_SITES);
     mw_put_varint(b, count);
     for (size_t i = 0; i < v->nsites; i++) {
         struct mw_stack *s = v->sites[i];
-        if (!s->live_count)
+        if (!mw_totals(s)->live_count)
             continue;
-        mw_put_varint(b, s->live_bytes);
-        mw_put_varint(b, s->live_count);
-        mw_put_varint(b, s->total_bytes);
-        mw_put_varint(b, s->total_count);
+        const struct mw_totals *t = mw_totals(s);
+        mw_put_varint(b, t->live_bytes);
+        mw_put_varint(b, t->live_count);
+        mw_put_varint(b, t->total_bytes);
+        mw_put_varint(b, t->total_count);
         uint32_t nframes = s->nwords - s->npy;
         mw_put_varint(b, nframes);
         for (uint32_t w = 0, j = 0; w < s->nwords; w++) {

@@ -12,7 +12,11 @@
 
 #include "mw.h"
 
-struct mw_stack mw_stack_lost = { .hash = 0, .nwords = 0 };
+static struct {
+    struct mw_totals totals;
+    struct mw_stack stack;
+} lost __attribute__((aligned(64)));
+struct mw_stack *const mw_stack_lost = &lost.stack;
 
 struct key {
     const uint64_t *words;
@@ -61,9 +65,13 @@ static struct mw_stack *intern_new(const uint64_t *w, uint32_t n, uint64_t hash)
         if (w[i] & MW_PYTAG)
             npy++, i++;
 
-    struct mw_stack *s = mw_arena_alloc(&mw_g.arena, sizeof *s + (size_t)(n + npy) * 8);
-    if (!s)
-        return &mw_stack_lost;
+    /* Totals line first, then the record (see struct mw_totals). */
+    uint8_t *mem = mw_arena_alloc(&mw_g.arena, sizeof(struct mw_totals) + 64 +
+                                                   sizeof(struct mw_stack) + (size_t)(n + npy) * 8);
+    if (!mem)
+        return mw_stack_lost;
+    mem = (uint8_t *)(((uintptr_t)mem + 63) & ~(uintptr_t)63);
+    struct mw_stack *s = (struct mw_stack *)(void *)(mem + sizeof(struct mw_totals));
     s->hash = hash;
     s->nwords = n;
     s->npy = (uint16_t)npy;
@@ -76,7 +84,7 @@ static struct mw_stack *intern_new(const uint64_t *w, uint32_t n, uint64_t hash)
     }
     struct key key = { w, n };
     struct mw_stack *in = mw_itable_insert(&mw_g.stacks, hash, s, stack_eq, &key);
-    return in ? in : &mw_stack_lost;
+    return in ? in : mw_stack_lost;
 }
 
 struct mw_stack *mw_stack_capture(void)
