@@ -377,8 +377,10 @@ static void *recorder_main(void *arg)
 
         if (atomic_load_explicit(&rec.req.state, memory_order_acquire) == REQ_PENDING)
             serve_request();
-        if (atomic_exchange(&rec.signal_pending, 0) && !rec.finished)
+        if (atomic_exchange(&rec.signal_pending, 0) && !rec.finished) {
+            drain_until(mw_ring_claimed(&mw_g.ring));
             write_snapshot(MW_TRIGGER_SIGNAL, NULL, NULL, 0);
+        }
         if (mw_cfg.interval_ns && !rec.finished && mw_os_now_ns() >= rec.next_interval_ns) {
             drain_until(mw_ring_claimed(&mw_g.ring));
             write_snapshot(MW_TRIGGER_INTERVAL, NULL, NULL, 0);
