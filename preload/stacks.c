@@ -18,6 +18,10 @@ static struct {
 } lost __attribute__((aligned(64)));
 struct mw_stack *const mw_stack_lost = &lost.stack;
 
+/* The calling thread's previous stack (records are immutable, so a stale
+ * pointer is still a valid record to compare with). */
+static __thread struct mw_stack *last_stack __attribute__((tls_model("initial-exec")));
+
 struct key {
     const uint64_t *words;
     uint32_t n;
@@ -37,7 +41,9 @@ int mw_stacks_init(void)
     return mw_itable_init(&mw_g.stacks, 12);
 }
 
-int mw_native_capture(uint64_t *ips, int max)
+/* Inlined into mw_stack_capture: every frame of ours costs an unwinding
+ * step on each allocation. */
+static inline __attribute__((always_inline)) int native_capture(uint64_t *ips, int max)
 {
     void *buf[MW_MAX_NATIVE_DEPTH + 8];
     if (max > MW_MAX_NATIVE_DEPTH)
@@ -53,6 +59,11 @@ int mw_native_capture(uint64_t *ips, int max)
         ips[out++] = ip;
     }
     return out;
+}
+
+int mw_native_capture(uint64_t *ips, int max)
+{
+    return native_capture(ips, max);
 }
 
 /* Store a stack seen for the first time.  Python frames get their code
@@ -98,10 +109,18 @@ struct mw_stack *mw_stack_capture(void)
     /* Threads Python never saw, and the interpreter's start, have no
      * Python frames: fall back to native ones. */
     if (n == 0)
-        n = mw_native_capture(w, mw_cfg.native_depth);
+        n = native_capture(w, mw_cfg.native_depth);
 
-    uint64_t hash = mw_hash64(w, (size_t)n * 8, 0);
+    /* Loops allocate from one stack many times in a row: compare with this
+     * thread's previous stack before hashing and probing the table. */
     struct key key = { w, (uint32_t)n };
-    struct mw_stack *s = mw_itable_find(&mw_g.stacks, hash, stack_eq, &key);
-    return MW_LIKELY(s) ? s : intern_new(w, (uint32_t)n, hash);
+    struct mw_stack *s = last_stack;
+    if (s && stack_eq(s, &key))
+        return s;
+    uint64_t hash = mw_hash64(w, (size_t)n * 8, 0);
+    s = mw_itable_find(&mw_g.stacks, hash, stack_eq, &key);
+    if (MW_UNLIKELY(!s))
+        s = intern_new(w, (uint32_t)n, hash);
+    last_stack = s;
+    return s;
 }
