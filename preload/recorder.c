@@ -268,8 +268,14 @@ static size_t drain(size_t max)
     while (n < max && (e = mw_ring_peek(&mw_g.ring))) {
         process(e, NULL);
         mw_ring_release(&mw_g.ring, e);
-        n++;
+        /* Let producers waiting on a full ring go once there is room for
+         * a good batch: waking them for every slot would spend the
+         * recorder's time in system calls and hand the CPU back to them
+         * before the ring has emptied. */
+        if ((++n & 4095) == 0)
+            mw_ring_wake_producers(&mw_g.ring);
     }
+    mw_ring_wake_producers(&mw_g.ring);
     return n;
 }
 

@@ -36,6 +36,8 @@ int mw_ring_init(struct mw_ring *r, uint64_t capacity)
     atomic_init(&r->head, 0);
     atomic_init(&r->waits, 0);
     atomic_init(&r->wait_ns, 0);
+    atomic_init(&r->sleepers, 0);
+    atomic_init(&r->progress, 0);
     return 0;
 }
 
@@ -55,23 +57,42 @@ static inline void cpu_relax(void)
 }
 
 /* The ring is full: the consumer has not yet released this slot from its
- * previous lap.  Spin briefly, then yield, then sleep; count the episode. */
+ * previous lap.  Spin briefly, then sleep on a futex until the consumer
+ * reports progress: spinning or yielding producers would take the CPU the
+ * consumer needs to empty the ring.  The episode is counted. */
 static void wait_for_slot(struct mw_ring *r, struct mw_event *e, uint64_t pos)
 {
     uint64_t start = mw_os_now_ns();
     atomic_fetch_add_explicit(&r->waits, 1, memory_order_relaxed);
-    for (unsigned spins = 0;; spins++) {
+    for (unsigned spins = 0; spins < 16; spins++) {
+        if (atomic_load_explicit(&e->seq, memory_order_acquire) == pos)
+            goto done;
+        cpu_relax();
+    }
+    /* seq_cst: our sleeper count must be visible before we look at the
+     * slot again, pairing with the consumer's fence in
+     * mw_ring_wake_producers (release slot, fence, read sleepers). */
+    atomic_fetch_add_explicit(&r->sleepers, 1, memory_order_seq_cst);
+    for (;;) {
+        uint32_t seen = atomic_load_explicit(&r->progress, memory_order_acquire);
         if (atomic_load_explicit(&e->seq, memory_order_acquire) == pos)
             break;
-        if (spins < 128)
-            cpu_relax();
-        else if (spins < 256)
-            mw_os_yield();
-        else
-            mw_os_sleep_ns(20000);
+        /* The timeout is only a safety net. */
+        mw_os_futex_wait((const uint32_t *)&r->progress, seen, 2000000);
     }
+    atomic_fetch_sub_explicit(&r->sleepers, 1, memory_order_relaxed);
+done:
     atomic_fetch_add_explicit(&r->wait_ns, mw_os_now_ns() - start,
                               memory_order_relaxed);
+}
+
+void mw_ring_wake_producers(struct mw_ring *r)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&r->sleepers, memory_order_relaxed)) {
+        atomic_fetch_add_explicit(&r->progress, 1, memory_order_release);
+        mw_os_futex_wake((uint32_t *)&r->progress);
+    }
 }
 
 struct mw_event *mw_ring_claim(struct mw_ring *r, uint64_t *pos)

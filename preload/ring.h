@@ -44,6 +44,10 @@ struct mw_ring {
     alignas(64) _Atomic uint64_t head;
     alignas(64) _Atomic uint64_t waits;
     _Atomic uint64_t wait_ns;
+    /* Producers asleep on a full ring, and the futex word they sleep on,
+     * which the consumer bumps when it frees slots while someone waits. */
+    alignas(64) _Atomic uint32_t sleepers;
+    _Atomic uint32_t progress;
 };
 
 /* Map a ring of `capacity` slots (a power of two).  Returns 0 or -ENOMEM.
@@ -62,6 +66,9 @@ void mw_ring_publish(struct mw_event *e, uint64_t pos);
  * producers and advances the head. */
 struct mw_event *mw_ring_peek(struct mw_ring *r);
 void mw_ring_release(struct mw_ring *r, struct mw_event *e);
+/* Consumer: wake producers sleeping on a full ring, if any.  Call after
+ * releasing events; costs one load when nobody sleeps. */
+void mw_ring_wake_producers(struct mw_ring *r);
 
 /* Claims handed out so far: every event claimed before this call has a
  * position below the value returned. */
