@@ -109,7 +109,7 @@ void mw_config_load(void)
     mw_cfg.native_depth = DEFAULT_NATIVE_DEPTH;
     mw_cfg.python = 1;
     mw_cfg.python_depth = DEFAULT_PYTHON_DEPTH;
-    mw_cfg.ring_slots = 1u << 16;
+    mw_cfg.ring_slots = 1u << 15; /* per thread: 2 MiB of address space */
 
     if ((v = getenv("MEMWATCH_VERBOSE")) && *v && parse_bool(v, &mw_cfg.verbose))
         invalid("MEMWATCH_VERBOSE", v, "0 or 1", "0");

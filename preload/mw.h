@@ -50,13 +50,13 @@ void mw_config_load(void) MW_HIDDEN;
 enum {
     MW_TLS_HOOK = 1,     /* inside an allocation hook: nested calls pass through */
     MW_TLS_RECORDER = 2, /* the recorder thread: never records */
-    MW_TLS_PUSH = 4,     /* inside a ring claim/publish */
+    MW_TLS_PUSH = 4,     /* inside a ring begin/commit */
 };
 extern __thread unsigned mw_tls MW_HIDDEN __attribute__((tls_model("initial-exec")));
 
 struct mw_global {
     _Atomic int active;        /* recording: hooks push events */
-    struct mw_ring ring;
+    struct mw_rings rings;
     struct mw_arena arena;     /* stacks and code records */
     struct mw_itable stacks;
     uintptr_t self_lo, self_hi; /* libmemwatch.so's mapped range */
@@ -174,6 +174,8 @@ enum mw_trigger {
     MW_TRIGGER_API,
 };
 
+/* Set up the event rings (before any hook records). */
+int mw_recorder_init_rings(void) MW_HIDDEN;
 int mw_recorder_start(void) MW_HIDDEN;
 /* Take a snapshot including every event claimed before the call; waits for
  * it.  path NULL: next name from the pattern.  Returns 0 or -errno. */

@@ -82,6 +82,20 @@ pid_t mw_os_getppid(void)
     return getppid();
 }
 
+pid_t mw_os_gettid(void)
+{
+    return (pid_t)syscall(SYS_gettid);
+}
+
+int mw_os_thread_alive(pid_t tid)
+{
+    int saved = errno;
+    long r = syscall(SYS_tgkill, getpid(), tid, 0);
+    int alive = r == 0 || errno != ESRCH;
+    errno = saved;
+    return alive;
+}
+
 void mw_os_exit_group(int status)
 {
     for (;;)

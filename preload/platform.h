@@ -27,6 +27,9 @@ void mw_os_sleep_ns(uint64_t ns);
 void mw_os_yield(void);
 pid_t mw_os_getpid(void);
 pid_t mw_os_getppid(void);
+pid_t mw_os_gettid(void);
+/* 1 while the thread tid of this process exists (tgkill with signal 0). */
+int mw_os_thread_alive(pid_t tid);
 /* End the process now (the exit_group system call). */
 void mw_os_exit_group(int status) __attribute__((noreturn));
 

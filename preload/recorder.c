@@ -1,4 +1,4 @@
-/* The recorder: the one thread that drains the event ring, keeps the live
+/* The recorder: the one thread that drains the event rings, keeps the live
  * table (address -> size, stack) and the per-stack totals, and writes
  * snapshots when asked (exit, signal, interval, API).  A snapshot costs
  * O(distinct stacks), not O(events).
@@ -128,13 +128,16 @@ static struct {
         const char *path;
         char *written;
         size_t written_size;
-        uint64_t upto;
+        uint32_t nmarks; /* events to include: below marks[i] in ring i */
         int result;
         uint64_t live, peak;
     } req;
 
     _Atomic int signal_pending;
     _Atomic uint32_t pause_req, paused;
+    uint64_t next_reclaim_ns;
+    uint64_t marks[MW_RING_MAX]; /* the pending request's ring positions */
+    uint64_t own_marks[MW_RING_MAX]; /* the recorder's own drains */
     /* The recorder writes these fields constantly: keep them off the cache
      * lines of the read-mostly globals the hooks load on every call. */
     char pad[128];
@@ -263,35 +266,34 @@ static inline void cpu_relax(void)
 
 static size_t drain(size_t max)
 {
-    size_t n = 0;
-    struct mw_event *e;
-    while (n < max && (e = mw_ring_peek(&mw_g.ring))) {
-        process(e, NULL);
-        mw_ring_release(&mw_g.ring, e);
-        /* Let producers waiting on a full ring go once there is room for
-         * a good batch: waking them for every slot would spend the
-         * recorder's time in system calls and hand the CPU back to them
-         * before the ring has emptied. */
-        if ((++n & 4095) == 0)
-            mw_ring_wake_producers(&mw_g.ring);
-    }
-    mw_ring_wake_producers(&mw_g.ring);
+    size_t n = mw_rings_drain(&mw_g.rings, max, process, NULL);
+    /* Producers sleeping on a full ring go once the batch is done: waking
+     * them for every slot would spend the recorder's time in system calls
+     * and hand the CPU back to them before the rings have emptied. */
+    mw_rings_wake_producers(&mw_g.rings);
     return n;
 }
 
-/* Process every event up to (not including) position upto, waiting for
- * producers that claimed a slot but have not published it yet. */
-static void drain_until(uint64_t upto)
+/* Process every event published before marks were taken, waiting for
+ * events whose turn comes after one not yet published. */
+static void drain_until(const uint64_t *marks, uint32_t n)
 {
     unsigned spins = 0;
-    while ((int64_t)(upto - mw_ring_head(&mw_g.ring)) > 0) {
-        if (drain(upto - mw_ring_head(&mw_g.ring)))
+    while (!mw_rings_reached(&mw_g.rings, marks, n)) {
+        if (drain(4096))
             spins = 0;
         else if (++spins < 256)
             cpu_relax();
         else
             mw_os_yield();
     }
+}
+
+/* Everything published so far. */
+static void drain_all(void)
+{
+    uint32_t n = mw_rings_mark(&mw_g.rings, rec.own_marks);
+    drain_until(rec.own_marks, n);
 }
 
 static const char *trigger_name(enum mw_trigger t)
@@ -314,8 +316,8 @@ static int write_snapshot(enum mw_trigger trigger, const char *path, char *writt
         .total_frees = rec.total_frees,
         .unknown_frees = rec.unknown_frees,
         .events = rec.events,
-        .ring_waits = atomic_load(&mw_g.ring.waits),
-        .ring_wait_ns = atomic_load(&mw_g.ring.wait_ns),
+        .ring_waits = atomic_load(&mw_g.rings.waits),
+        .ring_wait_ns = atomic_load(&mw_g.rings.wait_ns),
         .sites = rec.sites,
         .nsites = rec.nsites,
     };
@@ -353,7 +355,7 @@ static int write_snapshot(enum mw_trigger trigger, const char *path, char *writt
 
 static void serve_request(void)
 {
-    drain_until(rec.req.upto);
+    drain_until(rec.marks, rec.req.nmarks);
     if (rec.req.memory_only) {
         rec.req.live = rec.live_bytes;
         rec.req.peak = rec.peak_bytes;
@@ -384,11 +386,11 @@ static void *recorder_main(void *arg)
         if (atomic_load_explicit(&rec.req.state, memory_order_acquire) == REQ_PENDING)
             serve_request();
         if (atomic_exchange(&rec.signal_pending, 0) && !rec.finished) {
-            drain_until(mw_ring_claimed(&mw_g.ring));
+            drain_all();
             write_snapshot(MW_TRIGGER_SIGNAL, NULL, NULL, 0);
         }
         if (mw_cfg.interval_ns && !rec.finished && mw_os_now_ns() >= rec.next_interval_ns) {
-            drain_until(mw_ring_claimed(&mw_g.ring));
+            drain_all();
             write_snapshot(MW_TRIGGER_INTERVAL, NULL, NULL, 0);
             rec.next_interval_ns = mw_os_now_ns() + mw_cfg.interval_ns;
         }
@@ -403,6 +405,11 @@ static void *recorder_main(void *arg)
         }
         if (mw_py_code_type)
             mw_py_poll();
+        uint64_t now = mw_os_now_ns();
+        if (now >= rec.next_reclaim_ns) {
+            mw_rings_reclaim(&mw_g.rings);
+            rec.next_reclaim_ns = now + 100000000;
+        }
 
         if (n) {
             idle_ns = 50000;
@@ -439,6 +446,11 @@ static int spawn_thread(void)
     return -r;
 }
 
+int mw_recorder_init_rings(void)
+{
+    return mw_rings_init(&mw_g.rings, mw_cfg.ring_slots, &rec.wake);
+}
+
 int mw_recorder_start(void)
 {
     rec.next_interval_ns = mw_os_now_ns() + mw_cfg.interval_ns;
@@ -471,7 +483,7 @@ static int request(enum mw_trigger trigger, int memory_only, int final, int may_
     rec.req.path = path;
     rec.req.written = written;
     rec.req.written_size = written_size;
-    rec.req.upto = mw_ring_claimed(&mw_g.ring);
+    rec.req.nmarks = mw_rings_mark(&mw_g.rings, rec.marks);
     atomic_store_explicit(&rec.req.state, REQ_PENDING, memory_order_release);
     wake_recorder();
     while (atomic_load_explicit(&rec.req.state, memory_order_acquire) != REQ_DONE)
@@ -540,7 +552,7 @@ void mw_recorder_fork_child(void)
         return;
     /* Only this thread exists now.  Finish what the parent's threads
      * published, forget what they had only claimed, and start afresh. */
-    mw_ring_recover_after_fork(&mw_g.ring, process, NULL);
+    mw_rings_after_fork(&mw_g.rings, process, NULL);
     pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
     rec.req_lock = fresh;
     atomic_store(&rec.req.state, REQ_IDLE);

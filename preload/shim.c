@@ -98,15 +98,22 @@ static inline int hookable(void)
 static inline void push(uint32_t kind, void *ptr, size_t size, struct mw_stack *s, void *old)
 {
     unsigned saved = mw_tls;
+    if (MW_UNLIKELY(saved & MW_TLS_PUSH)) {
+        /* A signal handler allocating in the middle of our own push (not
+         * async-signal-safe, but it happens): the thread's ring is busy. */
+        atomic_fetch_add_explicit(&mw_g.rings.nested, 1, memory_order_relaxed);
+        return;
+    }
     mw_tls = saved | MW_TLS_PUSH;
-    uint64_t pos;
-    struct mw_event *e = mw_ring_claim(&mw_g.ring, &pos);
-    e->kind = kind;
-    e->ptr = (uint64_t)(uintptr_t)ptr;
-    e->size = size;
-    e->stack = s;
-    e->old_ptr = (uint64_t)(uintptr_t)old;
-    mw_ring_publish(e, pos);
+    struct mw_event *e = mw_ring_begin(&mw_g.rings, (uint64_t)(uintptr_t)(ptr ? ptr : old));
+    if (MW_LIKELY(e != NULL)) {
+        e->kind = kind;
+        e->ptr = (uint64_t)(uintptr_t)ptr;
+        e->size = size;
+        e->stack = s;
+        e->old_ptr = (uint64_t)(uintptr_t)old;
+        mw_ring_commit(&mw_g.rings, e);
+    }
     mw_tls = saved;
 }
 
@@ -119,12 +126,11 @@ static __attribute__((noinline)) void record_alloc(void *p, size_t size)
 
 /* The free side: runs for every free while recording, also when nested in
  * our own code (internal blocks simply count as unknown frees), but never
- * from the recorder or from inside a push (a signal handler interrupting
- * one), which could wait on the very slot it holds. */
+ * from the recorder, which must not wait on a ring itself. */
 static inline void record_free(void *p)
 {
     if (!atomic_load_explicit(&mw_g.active, memory_order_relaxed) ||
-        (mw_tls & (MW_TLS_RECORDER | MW_TLS_PUSH)))
+        (mw_tls & MW_TLS_RECORDER))
         return;
     /* A CPython code object is going away: its address may come back as
      * another code object, so its frames must stop matching (python.c).
@@ -318,7 +324,7 @@ __attribute__((constructor)) static void mw_start(void)
     mw_g.start_ns = mw_os_realtime_ns();
     mw_g.pid = mw_os_getpid();
     if (mw_arena_init(&mw_g.arena, (size_t)8 << 30) || mw_stacks_init() ||
-        mw_ring_init(&mw_g.ring, mw_cfg.ring_slots)) {
+        mw_recorder_init_rings()) {
         mw_os_warn("not enough memory to record; the program runs unobserved");
         goto out;
     }
