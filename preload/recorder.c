@@ -421,8 +421,9 @@ static void *recorder_main(void *arg)
         mw_os_futex_wait(&rec.wake, seen, idle_ns);
         if (idle_ns < 10000000)
             idle_ns *= 2;
-        if (mw_py_code_type && idle_ns > 1000000)
-            idle_ns = 1000000; /* poll Python's start promptly */
+        if (mw_py_waiting() && idle_ns > 200000 &&
+            mw_os_realtime_ns() - mw_g.start_ns < 5000000000ULL)
+            idle_ns = 200000; /* see Python's start promptly */
     }
     return NULL;
 }
