@@ -27,10 +27,15 @@ int mw_arena_init(struct mw_arena *a, size_t max)
 void *mw_arena_alloc(struct mw_arena *a, size_t n)
 {
     n = (n + 15) & ~(size_t)15;
-    size_t at = atomic_fetch_add_explicit(&a->used, n, memory_order_relaxed);
-    if (at + n > a->size || at + n < at)
-        return NULL; /* fresh anonymous pages are already zero */
-    return a->base + at;
+    size_t at = atomic_load_explicit(&a->used, memory_order_relaxed);
+    /* A compare-and-swap rather than an add: a request that does not fit
+     * must leave the arena untouched for the smaller ones after it. */
+    do {
+        if (n > a->size || at > a->size - n)
+            return NULL;
+    } while (!atomic_compare_exchange_weak_explicit(&a->used, &at, at + n, memory_order_relaxed,
+                                                    memory_order_relaxed));
+    return a->base + at; /* fresh anonymous pages are already zero */
 }
 
 static size_t level_slots(const struct mw_itable *t, unsigned k)
