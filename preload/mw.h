@@ -116,6 +116,14 @@ extern struct mw_stack *const mw_stack_lost MW_HIDDEN;
  * returns the number of addresses stored. */
 int mw_native_capture(uint64_t *ips, int max) MW_HIDDEN;
 
+/* ---- unwind.c: the cached CFI unwinder ---- */
+
+/* Return addresses of the calling thread's stack, most recent first,
+ * starting with mw_unwind's caller and dropping the first `skip`.  Stops
+ * at the outermost frame or at a frame it cannot follow.  Lock-free and
+ * allocation-free once its cache is warm. */
+int mw_unwind(uint64_t *ips, int max, int skip) MW_HIDDEN;
+
 /* ---- python.c: CPython frames ---- */
 
 /* What a Python code object looked like while it ran; never freed. */

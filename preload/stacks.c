@@ -1,13 +1,10 @@
 /* Call stacks: capture on the allocation path and intern into process-wide
  * records, so an event carries one pointer instead of a frame array.
  *
- * Native frames come from libunwind's unw_backtrace, which caches unwind
- * information per address (UNW_CACHE_PER_THREAD), so a warm capture costs a
- * few nanoseconds a frame.  In a CPython process the Python frames are read
+ * Native frames come from the cached CFI unwinder (unwind.c), a few loads
+ * a frame once warm.  In a CPython process the Python frames are read
  * instead (python.c).  The capture buffer is on the C stack; the record is
  * found again through a lock-free table keyed by the hash of the frames. */
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
 #include <string.h>
 
 #include "mw.h"
@@ -36,8 +33,6 @@ static int stack_eq(const void *record, const void *k)
 
 int mw_stacks_init(void)
 {
-    /* Per-thread caches: no lock shared between threads while unwinding. */
-    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
     return mw_itable_init(&mw_g.stacks, 12);
 }
 
@@ -45,18 +40,17 @@ int mw_stacks_init(void)
  * step on each allocation. */
 static inline __attribute__((always_inline)) int native_capture(uint64_t *ips, int max)
 {
-    void *buf[MW_MAX_NATIVE_DEPTH + 8];
+    uint64_t buf[MW_MAX_NATIVE_DEPTH + 8];
     if (max > MW_MAX_NATIVE_DEPTH)
         max = MW_MAX_NATIVE_DEPTH;
-    /* Ask for a few more than max: our own frames come first and are
-     * dropped (capture, hook, exported entry point). */
-    int n = unw_backtrace(buf, max + 8);
+    /* A few more than max: our own frames come first and are dropped
+     * (the hook, the exported entry point). */
+    int n = mw_unwind(buf, max + 8, 0);
     int out = 0;
     for (int i = 0; i < n && out < max; i++) {
-        uintptr_t ip = (uintptr_t)buf[i];
-        if (out == 0 && ip >= mw_g.self_lo && ip < mw_g.self_hi)
+        if (out == 0 && buf[i] >= mw_g.self_lo && buf[i] < mw_g.self_hi)
             continue;
-        ips[out++] = ip;
+        ips[out++] = buf[i];
     }
     return out;
 }
