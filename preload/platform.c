@@ -7,6 +7,7 @@
 #include <linux/futex.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
@@ -85,6 +86,56 @@ pid_t mw_os_getppid(void)
 pid_t mw_os_gettid(void)
 {
     return (pid_t)syscall(SYS_gettid);
+}
+
+/* The state letter of /proc/self/task/<tid>/stat, or 0. */
+static char task_state(const char *tid)
+{
+    char path[64], buf[512];
+    mw_fmt(path, sizeof path, "/proc/self/task/%s/stat", tid);
+    if (mw_os_read_file(path, buf, sizeof buf) <= 0)
+        return 0;
+    /* The name may hold spaces and parentheses: the state follows the
+     * last ')'. */
+    char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' ? p[2] : 0;
+}
+
+int mw_os_alone(void)
+{
+    char buf[1024];
+    if (mw_os_read_file("/proc/self/stat", buf, sizeof buf) <= 0)
+        return 0;
+    char *p = strrchr(buf, ')');
+    int field = 2;
+    for (; p && *p && field < 20; p++)
+        if (*p == ' ')
+            field++;
+    /* num_threads (field 20) counts a zombie main thread too. */
+    if (!p || field != 20 || atoi(p) > 2)
+        return 0;
+    int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    char me[24];
+    mw_fmt(me, sizeof me, "%d", (int)mw_os_gettid());
+    int others = 0;
+    char dents[2048];
+    long n;
+    while ((n = syscall(SYS_getdents64, fd, dents, sizeof dents)) > 0) {
+        for (long at = 0; at < n;) {
+            const char *name = dents + at + 19; /* d_name in linux_dirent64 */
+            unsigned short reclen = *(unsigned short *)(void *)(dents + at + 16);
+            if (name[0] != '.' && strcmp(name, me) != 0) {
+                char st = task_state(name);
+                if (st && st != 'Z' && st != 'X')
+                    others++;
+            }
+            at += reclen;
+        }
+    }
+    close(fd);
+    return n == 0 && others == 0;
 }
 
 int mw_os_thread_alive(pid_t tid)

@@ -28,6 +28,10 @@ void mw_os_yield(void);
 pid_t mw_os_getpid(void);
 pid_t mw_os_getppid(void);
 pid_t mw_os_gettid(void);
+/* 1 when no thread of this process but the caller is alive (the others,
+ * if any, are zombies: a main thread that called pthread_exit stays one
+ * until the process ends).  Cheap when the process has many threads. */
+int mw_os_alone(void);
 /* 1 while the thread tid of this process exists (tgkill with signal 0). */
 int mw_os_thread_alive(pid_t tid);
 /* End the process now (the exit_group system call). */

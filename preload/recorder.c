@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mw.h"
@@ -136,6 +137,7 @@ static struct {
     _Atomic int signal_pending;
     _Atomic uint32_t pause_req, paused;
     uint64_t next_reclaim_ns;
+    uint64_t next_alone_check_ns;
     uint64_t marks[MW_RING_MAX]; /* the pending request's ring positions */
     uint64_t own_marks[MW_RING_MAX]; /* the recorder's own drains */
     /* The recorder writes these fields constantly: keep them off the cache
@@ -374,6 +376,21 @@ static void serve_request(void)
     mw_os_futex_wake((uint32_t *)&rec.req.state);
 }
 
+/* Every thread of the program has ended (the last one with
+ * pthread_exit): the process would have exited with status 0, as if the
+ * last thread had called exit(0), had memwatch's thread not been there.
+ * Write the exit snapshot and do exactly that. */
+static void last_thread_standing(void)
+{
+    if (!rec.finished) {
+        drain_all();
+        write_snapshot(MW_TRIGGER_EXIT, NULL, NULL, 0);
+        rec.finished = 1;
+    }
+    atomic_store(&mw_g.active, 0);
+    exit(0);
+}
+
 static void *recorder_main(void *arg)
 {
     (void)arg;
@@ -409,6 +426,11 @@ static void *recorder_main(void *arg)
         if (now >= rec.next_reclaim_ns) {
             mw_rings_reclaim(&mw_g.rings);
             rec.next_reclaim_ns = now + 100000000;
+        }
+        if (now >= rec.next_alone_check_ns) {
+            rec.next_alone_check_ns = now + 50000000;
+            if (mw_os_alone())
+                last_thread_standing();
         }
 
         if (n) {

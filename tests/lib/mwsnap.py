@@ -114,3 +114,83 @@ class Snapshot:
         with open(path, "wb") as f:
             f.write(self.encode())
         return path
+
+
+def _read_varint(b, i):
+    v = shift = 0
+    while True:
+        c = b[i]
+        i += 1
+        v |= (c & 0x7f) << shift
+        shift += 7
+        if not c & 0x80:
+            return v, i
+
+
+def read(path):
+    """Decode a snapshot file into plain Python values (for tests and
+    debugging): {"meta": {...}, "modules": [...], "codes": {id: (...)},
+    "sites": [(live_bytes, live_count, total_bytes, total_count, frames)]}."""
+    data = open(path, "rb").read()
+    out = {"meta": {}, "modules": [], "codes": {}, "sites": []}
+    i = 32
+    while i < len(data) - 8:
+        kind, _, length = struct.unpack_from("<IIQ", data, i)
+        i += 16
+        end = i + length
+        n, j = _read_varint(data, i)
+        for _ in range(n):
+            if kind == 1:
+                kl, j = _read_varint(data, j)
+                key = data[j:j + kl].decode()
+                j += kl
+                t = data[j]
+                j += 1
+                if t == 2:
+                    vl, j = _read_varint(data, j)
+                    out["meta"][key] = data[j:j + vl]
+                    j += vl
+                else:
+                    out["meta"][key], j = _read_varint(data, j)
+            elif kind == 2:
+                vals = []
+                for _k in range(4):
+                    v, j = _read_varint(data, j)
+                    vals.append(v)
+                strs = []
+                for _k in range(2):
+                    sl, j = _read_varint(data, j)
+                    strs.append(data[j:j + sl])
+                    j += sl
+                flags, j = _read_varint(data, j)
+                out["modules"].append((vals[1], vals[2], vals[3], strs[0].decode(), flags))
+            elif kind == 3:
+                cid, j = _read_varint(data, j)
+                pv, j = _read_varint(data, j)
+                first, j = _read_varint(data, j)
+                strs = []
+                for _k in range(4):
+                    sl, j = _read_varint(data, j)
+                    strs.append(data[j:j + sl])
+                    j += sl
+                out["codes"][cid] = (pv, first, strs[0].decode(), strs[1].decode(),
+                                     strs[2].decode(), strs[3])
+            elif kind == 4:
+                vals = []
+                for _k in range(5):
+                    v, j = _read_varint(data, j)
+                    vals.append(v)
+                frames = []
+                for _k in range(vals[4]):
+                    fk = data[j]
+                    j += 1
+                    if fk == 1:
+                        cid, j = _read_varint(data, j)
+                        off, j = _read_varint(data, j)
+                        frames.append(("py", cid, off))
+                    else:
+                        a, j = _read_varint(data, j)
+                        frames.append(("native", a))
+                out["sites"].append((vals[0], vals[1], vals[2], vals[3], frames))
+        i = end
+    return out

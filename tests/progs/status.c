@@ -5,12 +5,27 @@
  *   status signal SIG    kill itself with SIG (TERM, SEGV, ABRT, KILL)
  *   status stdin         read stdin, print its length and a checksum
  *   status stderr        write a line to stdout and one to stderr
+ *   status pthread_exit  the main thread ends with pthread_exit while
+ *                        another finishes later: the process exits 0
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+static void *late_thread(void *arg)
+{
+    (void)arg;
+    struct timespec ts = { 0, 200000000 };
+    nanosleep(&ts, NULL);
+    void *p = malloc(321);
+    printf("late thread done %d\n", p != NULL);
+    fflush(stdout);
+    return NULL;
+}
 
 int main(int argc, char **argv)
 {
@@ -38,6 +53,12 @@ int main(int argc, char **argv)
             sum = sum * 131 + (unsigned char)c;
         }
         printf("%lu bytes, checksum %lu\n", n, sum);
+    } else if (strcmp(argv[1], "pthread_exit") == 0) {
+        pthread_t t;
+        pthread_create(&t, NULL, late_thread, NULL);
+        printf("main thread leaves\n");
+        fflush(stdout);
+        pthread_exit(NULL);
     } else if (strcmp(argv[1], "stderr") == 0) {
         printf("to stdout\n");
         fprintf(stderr, "to stderr\n");
