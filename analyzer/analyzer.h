@@ -183,6 +183,8 @@ void mw_print_stat(FILE *out, const struct mw_stat *st, enum mw_key key);
 void mw_print_stat_diff(FILE *out, const struct mw_stat *st, enum mw_key key);
 /* Traceback.format(): oldest frame first, with source lines when readable. */
 void mw_print_traceback(FILE *out, const struct mw_frame *const *frames, uint32_t n);
+/* The traceback of a statistic's largest site, from the site outwards. */
+void mw_print_stat_traceback(FILE *out, const struct mw_stat *st);
 /* One summary line of a snapshot's totals. */
 void mw_print_summary(FILE *out, const struct mw_snap *s);
 
@@ -206,7 +208,7 @@ void mw_json_null(struct mw_json *j, const char *key);
 void mw_json_snapshot(struct mw_json *j, const char *key, const struct mw_snap *s);
 /* One statistic: file, line, function, module, size, count (+ diffs when
  * with_diff), traceback. */
-void mw_json_stat(struct mw_json *j, const struct mw_stat *st, int with_diff);
+void mw_json_stat(struct mw_json *j, const struct mw_stat *st, enum mw_key key, int with_diff);
 
 /* ---- main.c: shared command-line helpers ---- */
 

@@ -45,7 +45,7 @@ static void print_json(const struct mw_snap *old_snap, const struct mw_snap *new
     mw_json_uint(&j, "entries", st->n);
     mw_json_begin_array(&j, "stats");
     for (size_t i = 0; i < n; i++)
-        mw_json_stat(&j, &st->v[i], 1);
+        mw_json_stat(&j, &st->v[i], opt->key, 1);
     mw_json_end_array(&j);
     mw_json_end_object(&j);
 }
@@ -108,7 +108,7 @@ int mw_cmd_diff(int argc, char **argv)
         for (size_t i = 0; i < n; i++) {
             mw_print_stat_diff(stdout, &diff.v[i], opt.key);
             if (opt.key == MW_KEY_TRACEBACK)
-                mw_print_traceback(stdout, diff.v[i].frames, diff.v[i].nframes);
+                mw_print_stat_traceback(stdout, &diff.v[i]);
         }
     }
     mw_stats_free(&diff);

@@ -33,7 +33,7 @@ static void print_text(const struct mw_stats *st, const struct mw_report *opt)
     for (size_t i = 0; i < n; i++) {
         mw_print_stat(stdout, &st->v[i], opt->key);
         if (opt->key == MW_KEY_TRACEBACK)
-            mw_print_traceback(stdout, st->v[i].frames, st->v[i].nframes);
+            mw_print_stat_traceback(stdout, &st->v[i]);
     }
 }
 
@@ -60,7 +60,7 @@ static void print_json(const struct mw_snap *s, const struct mw_stats *st,
     mw_json_uint(&j, "entries", st->n);
     mw_json_begin_array(&j, "stats");
     for (size_t i = 0; i < n; i++)
-        mw_json_stat(&j, &st->v[i], 0);
+        mw_json_stat(&j, &st->v[i], opt->key, 0);
     mw_json_end_array(&j);
     mw_json_end_object(&j);
 }

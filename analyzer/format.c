@@ -361,14 +361,30 @@ static void json_frame(struct mw_json *j, const char *key, const struct mw_frame
     mw_json_end_object(j);
 }
 
-void mw_json_stat(struct mw_json *j, const struct mw_stat *st, int with_diff)
+/* The frame that names a statistic: its key frame, completed with the
+ * function and module of the group's largest site where the key leaves
+ * them out (lineno keys group by file and line only). */
+static struct mw_frame stat_frame(const struct mw_stat *st, enum mw_key key)
 {
-    const struct mw_frame *f = st->nframes ? st->frames[0] : NULL;
+    struct mw_frame f = { .file = "<unknown>", .line = 0, .function = "", .module = "" };
+    if (st->nframes)
+        f = *st->frames[0];
+    const struct mw_trace *t = st->example;
+    if (key != MW_KEY_FILENAME && !f.function[0] && t && t->nframes) {
+        f.function = t->frames[t->site]->function;
+        f.module = t->frames[t->site]->module;
+    }
+    return f;
+}
+
+void mw_json_stat(struct mw_json *j, const struct mw_stat *st, enum mw_key key, int with_diff)
+{
+    struct mw_frame f = stat_frame(st, key);
     mw_json_begin_object(j, NULL);
-    mw_json_str(j, "file", f ? f->file : "<unknown>");
-    mw_json_int(j, "line", f ? f->line : 0);
-    mw_json_str(j, "function", f ? f->function : "");
-    mw_json_str(j, "module", f ? f->module : "");
+    mw_json_str(j, "file", f.file);
+    mw_json_int(j, "line", f.line);
+    mw_json_str(j, "function", f.function);
+    mw_json_str(j, "module", f.module);
     mw_json_uint(j, "size", st->size);
     mw_json_uint(j, "count", st->count);
     mw_json_uint(j, "average", st->count ? (st->size + st->count / 2) / st->count : 0);
@@ -379,13 +395,22 @@ void mw_json_stat(struct mw_json *j, const struct mw_stat *st, int with_diff)
     /* The whole stack of the group's largest site, oldest frame first. */
     mw_json_begin_array(j, "traceback");
     const struct mw_trace *t = st->example;
-    if (st->nframes > 1 || !t) {
-        for (uint32_t i = st->nframes; i-- > 0;)
-            json_frame(j, NULL, st->frames[i]);
-    } else {
+    if (t) {
         for (uint32_t i = t->nframes; i-- > t->site;)
             json_frame(j, NULL, t->frames[i]);
+    } else {
+        for (uint32_t i = st->nframes; i-- > 0;)
+            json_frame(j, NULL, st->frames[i]);
     }
     mw_json_end_array(j);
     mw_json_end_object(j);
+}
+
+void mw_print_stat_traceback(FILE *out, const struct mw_stat *st)
+{
+    const struct mw_trace *t = st->example;
+    if (t)
+        mw_print_traceback(out, t->frames + t->site, t->nframes - t->site);
+    else
+        mw_print_traceback(out, st->frames, st->nframes);
 }

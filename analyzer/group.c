@@ -69,6 +69,19 @@ static void free_index(struct group_map *g)
     mw_hmap_free(&g->index);
 }
 
+/* tracemalloc's frames are (filename, lineno): a line is one key whatever
+ * function it is in (a generator expression and its enclosing code share
+ * their line).  Native frames without a line keep their symbol, which is
+ * then all that tells them apart. */
+static const struct mw_frame *line_frame(struct mw_resolver *r, const struct mw_frame *f)
+{
+    if (f->line == 0 || !f->function[0])
+        return f;
+    struct mw_frame k = { .file = f->file, .line = f->line, .function = "",
+                          .module = f->module, .flags = f->flags & MW_FRAME_PYTHON };
+    return mw_frame_intern(r, &k);
+}
+
 /* The file-only frame tracemalloc uses for key 'filename': (file, 0). */
 static const struct mw_frame *file_frame(struct mw_resolver *r, const struct mw_frame *f)
 {
@@ -92,6 +105,14 @@ static const struct mw_frame *function_frame(struct mw_resolver *r, const struct
         k.function = mw_intern(r, name);
     }
     return mw_frame_intern(r, &k);
+}
+
+static const struct mw_frame *key_frame(struct mw_resolver *r, const struct mw_frame *f,
+                                        enum mw_key key)
+{
+    return key == MW_KEY_FILENAME   ? file_frame(r, f)
+         : key == MW_KEY_FUNCTION   ? function_frame(r, f)
+                                    : line_frame(r, f);
 }
 
 static void add(struct group_map *g, const struct mw_frame *const *frames, uint32_t n,
@@ -171,6 +192,8 @@ int mw_group(struct mw_resolver *r, const struct mw_snap *s, const struct mw_tra
 {
     struct group_map g = { .st = out };
     const struct mw_frame *one[1];
+    const struct mw_frame **scratch = NULL;
+    uint32_t scratch_cap = 0;
     memset(out, 0, sizeof *out);
 
     for (size_t i = 0; i < s->nsites; i++) {
@@ -190,21 +213,24 @@ int mw_group(struct mw_resolver *r, const struct mw_snap *s, const struct mw_tra
         const struct mw_frame *const *frames = t->frames + t->site;
         uint32_t n = t->nframes - t->site;
         if (key == MW_KEY_TRACEBACK) {
-            add(&g, frames, n, site, t);
+            if (n > scratch_cap) {
+                scratch_cap = n;
+                scratch = mw_xrealloc(scratch, n * sizeof *scratch);
+            }
+            for (uint32_t k = 0; k < n; k++)
+                scratch[k] = line_frame(r, frames[k]);
+            add(&g, scratch, n, site, t);
         } else if (!cumulative) {
-            one[0] = key == MW_KEY_LINENO     ? frames[0]
-                   : key == MW_KEY_FILENAME   ? file_frame(r, frames[0])
-                                              : function_frame(r, frames[0]);
+            one[0] = key_frame(r, frames[0], key);
             add(&g, one, 1, site, t);
         } else {
             for (uint32_t k = 0; k < n; k++) {
-                one[0] = key == MW_KEY_LINENO     ? frames[k]
-                       : key == MW_KEY_FILENAME   ? file_frame(r, frames[k])
-                                                  : function_frame(r, frames[k]);
+                one[0] = key_frame(r, frames[k], key);
                 add(&g, one, 1, site, t);
             }
         }
     }
+    free(scratch);
     free_index(&g);
     qsort(out->v, out->n, sizeof *out->v, stat_order);
     return 0;
