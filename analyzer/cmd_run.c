@@ -307,8 +307,9 @@ int mw_cmd_run(int argc, char **argv)
     setenv("MEMWATCH_MANIFEST", manifest_path, 1);
 
     const char *old = getenv("LD_PRELOAD");
-    char *preload = mw_xmalloc(strlen(lib) + (old ? strlen(old) : 0) + 2);
-    sprintf(preload, "%s%s%s", lib, old && *old ? " " : "", old && *old ? old : "");
+    size_t plen = strlen(lib) + (old ? strlen(old) : 0) + 2;
+    char *preload = mw_xmalloc(plen);
+    snprintf(preload, plen, "%s%s%s", lib, old && *old ? " " : "", old && *old ? old : "");
     setenv("LD_PRELOAD", preload, 1);
     free(preload);
 

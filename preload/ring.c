@@ -21,7 +21,7 @@
  *
  * Slot protocol: the owner writes the event, then stores seq = pos + 1
  * (release) and tail; the recorder loads seq (acquire), processes, and
- * stores head (release) after a batch.  The owner reloads head (acquire)
+ * stores head (seq_cst: see mw_rings_wake_producers) after a batch.  The owner reloads head (acquire)
  * only when its last view says the ring is full. */
 #define _GNU_SOURCE
 #include "ring.h"
@@ -88,7 +88,7 @@ static struct mw_ring *attach(struct mw_rings *rs)
     uint32_t n = atomic_load_explicit(&rs->count, memory_order_acquire);
     struct mw_ring *r = NULL;
     for (uint32_t i = 0; i < n && !r; i++) {
-        struct mw_ring *c = rs->all[i];
+        struct mw_ring *c = __atomic_load_n(&rs->all[i], __ATOMIC_ACQUIRE);
         uint32_t expect = RING_FREE;
         if (c && atomic_compare_exchange_strong(&c->state, &expect, RING_OWNED))
             r = c;
@@ -217,7 +217,7 @@ size_t mw_rings_drain(struct mw_rings *rs, size_t max,
                 done++;
             }
             if (h != start) {
-                atomic_store_explicit(&r->head, h, memory_order_release);
+                atomic_store_explicit(&r->head, h, memory_order_seq_cst);
                 progress = 1;
             }
         }
@@ -247,8 +247,10 @@ int mw_rings_reached(struct mw_rings *rs, const uint64_t *marks, uint32_t n)
 
 void mw_rings_wake_producers(struct mw_rings *rs)
 {
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&rs->sleepers, memory_order_relaxed)) {
+    /* seq_cst, like the head stores before it and the producer's sleeper
+     * count and head load: either the producer sees the new head, or we
+     * see it asleep. */
+    if (atomic_load_explicit(&rs->sleepers, memory_order_seq_cst)) {
         atomic_fetch_add_explicit(&rs->progress, 1, memory_order_release);
         mw_os_futex_wake((uint32_t *)&rs->progress);
     }
@@ -282,7 +284,7 @@ uint64_t mw_rings_after_fork(struct mw_rings *rs,
      * no longer exist took but never published: take it as it comes. */
     uint32_t n = atomic_load_explicit(&rs->count, memory_order_acquire);
     for (uint32_t i = 0; i < n; i++) {
-        struct mw_ring *r = rs->all[i];
+        struct mw_ring *r = __atomic_load_n(&rs->all[i], __ATOMIC_ACQUIRE);
         if (!r)
             continue;
         uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);

@@ -42,8 +42,12 @@ static inline uint64_t make_rule(unsigned reg, int32_t cfa_off, int16_t rbp_off,
 }
 
 /* The cache: a seqlock per slot, the address being the sequence.  A writer
- * clears the address, stores the rule, then the address (release); a
- * reader checks the address before and after reading the rule. */
+ * clears the address, stores the rule (release), then the address
+ * (release).  A reader loads the address (acquire), the rule (acquire),
+ * and the address again: had it read a newer writer's rule, that acquire
+ * makes the newer writer's clearing of the address visible to the second
+ * load, which then cannot match.  (No fences: ThreadSanitizer checks this
+ * code, and does not model them.) */
 #define CACHE_BITS 14
 static struct slot {
     _Atomic uint64_t ip;
@@ -60,8 +64,7 @@ static inline int cache_get(uint64_t ip, uint64_t *rule)
     struct slot *s = slot_of(ip);
     if (atomic_load_explicit(&s->ip, memory_order_acquire) != ip)
         return 0;
-    uint64_t r = atomic_load_explicit(&s->rule, memory_order_relaxed);
-    atomic_thread_fence(memory_order_acquire);
+    uint64_t r = atomic_load_explicit(&s->rule, memory_order_acquire);
     if (atomic_load_explicit(&s->ip, memory_order_relaxed) != ip)
         return 0;
     *rule = r;
@@ -72,8 +75,7 @@ static void cache_put(uint64_t ip, uint64_t rule)
 {
     struct slot *s = slot_of(ip);
     atomic_store_explicit(&s->ip, 0, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
-    atomic_store_explicit(&s->rule, rule, memory_order_relaxed);
+    atomic_store_explicit(&s->rule, rule, memory_order_release);
     atomic_store_explicit(&s->ip, ip, memory_order_release);
 }
 
