@@ -143,12 +143,26 @@ struct mw_stat {
     uint64_t example_bytes;
 };
 
-/* ---- filter.c: --include/--exclude/--suppressions ---- */
+/* ---- filter.c: --include/--exclude/--suppressions, sizes ---- */
 
 struct mw_filter;
 
+struct mw_filter *mw_filter_new(void);
+void mw_filter_free(struct mw_filter *f);
+/* tracemalloc Filter: "PATTERN" or "PATTERN:LINE" on the file name. */
+void mw_filter_add(struct mw_filter *f, int inclusive, const char *spec);
+void mw_filter_set_all_frames(struct mw_filter *f, int on);
+/* Add the rules of a suppressions file; on error one sentence in err. */
+int mw_filter_load_suppressions(struct mw_filter *f, const char *path, char *err, size_t errlen);
+int mw_filter_empty(const struct mw_filter *f);
 /* 1 when the trace is kept by the filter (NULL keeps everything). */
 int mw_filter_keep(const struct mw_filter *f, const struct mw_trace *t);
+/* 1 when a suppression rule matches a frame of the trace. */
+int mw_filter_suppressed(const struct mw_filter *f, const struct mw_trace *t);
+/* "512", "64KiB", "10MB", "1.5GiB": KiB, MiB, GiB, TiB (and K, M, G, T)
+ * are powers of 1024, KB, MB, GB, TB powers of 1000; case does not
+ * matter.  0, or -EINVAL (not a number) / -ENOENT (unknown unit). */
+int mw_parse_size(const char *text, uint64_t *out);
 
 struct mw_stats {
     struct mw_stat *v;
@@ -209,6 +223,9 @@ void mw_json_snapshot(struct mw_json *j, const char *key, const struct mw_snap *
 /* One statistic: file, line, function, module, size, count (+ diffs when
  * with_diff), traceback. */
 void mw_json_stat(struct mw_json *j, const struct mw_stat *st, enum mw_key key, int with_diff);
+/* The same fields, into an object the caller opened (to add its own). */
+void mw_json_stat_fields(struct mw_json *j, const struct mw_stat *st, enum mw_key key,
+                         int with_diff);
 
 /* ---- main.c: shared command-line helpers ---- */
 
@@ -228,6 +245,7 @@ struct mw_report {
     enum mw_key key;
     int cumulative;
     int json;
+    int no_default_suppressions;
     struct mw_filter *filter; /* NULL: keep everything */
 };
 
@@ -239,6 +257,11 @@ enum {
     MW_OPT_CUMULATIVE,
     MW_OPT_JSON,
     MW_OPT_HELP,
+    MW_OPT_INCLUDE,
+    MW_OPT_EXCLUDE,
+    MW_OPT_ALL_FRAMES,
+    MW_OPT_SUPPRESSIONS,
+    MW_OPT_NO_DEFAULT_SUPPRESSIONS,
     MW_OPT_FIRST_FREE = 0x200, /* subcommands number their options from here */
 };
 /* clang-format off */
@@ -247,13 +270,26 @@ enum {
     { "cumulative", 0, NULL, MW_OPT_CUMULATIVE }, \
     { "json", 0, NULL, MW_OPT_JSON }, \
     { "help", 0, NULL, MW_OPT_HELP }, \
-    { "limit", 1, NULL, 'n' }
+    { "limit", 1, NULL, 'n' }, \
+    { "include", 1, NULL, MW_OPT_INCLUDE }, \
+    { "exclude", 1, NULL, MW_OPT_EXCLUDE }, \
+    { "all-frames", 0, NULL, MW_OPT_ALL_FRAMES }, \
+    { "suppressions", 1, NULL, MW_OPT_SUPPRESSIONS }, \
+    { "no-default-suppressions", 0, NULL, MW_OPT_NO_DEFAULT_SUPPRESSIONS }
 /* clang-format on */
 void mw_report_init(struct mw_report *r);
 /* Handle one shared option: 1 handled, 0 not a shared option, -1 invalid
  * (message printed). */
 int mw_report_option(struct mw_report *r, int opt, const char *arg);
 void mw_report_free(struct mw_report *r);
+/* After option parsing: add the default suppressions when the command
+ * uses them (check, growth) and --no-default-suppressions was not given.
+ * Returns 0, or -1 with the error printed. */
+int mw_report_finish(struct mw_report *r, int default_suppressions);
+/* The lines every reporting command's --help shows for these options. */
+extern const char mw_report_filter_help[];
+/* Print how much the filters removed, when they removed anything. */
+void mw_print_filtered(FILE *out, const struct mw_stats *st);
 /* Load a snapshot or print its one-sentence error; NULL on failure. */
 struct mw_snap *mw_load_or_complain(const char *path);
 
@@ -262,5 +298,12 @@ int mw_cmd_run(int argc, char **argv);
 int mw_cmd_top(int argc, char **argv);
 int mw_cmd_diff(int argc, char **argv);
 int mw_cmd_info(int argc, char **argv);
+int mw_cmd_check(int argc, char **argv);
+int mw_cmd_growth(int argc, char **argv);
+/* check's work on loaded snapshots, also used by `memwatch run --check`:
+ * argv holds check options only (no snapshot names). */
+int mw_check_snapshot(const char *snap_path, int argc, char **argv);
+/* 0 when argv (argv[0] a name) holds valid check options only. */
+int mw_check_validate(int argc, char **argv);
 
 #endif /* MEMWATCH_ANALYZER_H */

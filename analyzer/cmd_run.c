@@ -54,12 +54,18 @@ static void help(FILE *out)
             "                                                        MEMWATCH_PYTHON_DEPTH\n"
             "  -v, --verbose         the shim reports what it does  MEMWATCH_VERBOSE=1\n"
             "  -q, --quiet           do not list the snapshot files at the end\n"
+            "  --check [CHECK OPTIONS] --\n"
+            "                        when COMMAND succeeds, check its exit snapshot as\n"
+            "                        `memwatch check` does (see 'memwatch check --help'),\n"
+            "                        e.g. memwatch run --check --max-leaked 1MiB -- ./prog\n"
             "\n"
             "Other variables: MEMWATCH_DISABLE=1 records nothing; MEMWATCH_LIB names\n"
             "the library to preload.\n"
             "\n"
             "Exit status: COMMAND's own (or its signal); 2 when memwatch cannot run\n"
-            "it; 126/127 when COMMAND cannot be executed or found.\n");
+            "it; 126/127 when COMMAND cannot be executed or found.  With --check: 23\n"
+            "when COMMAND succeeded but leaked beyond the limits; when COMMAND itself\n"
+            "fails, its own status, and memory is not checked.\n");
 }
 
 static int file_exists(const char *path)
@@ -219,8 +225,76 @@ enum {
     OPT_PYTHON_DEPTH,
 };
 
+#define LEAK_EXIT_STATUS 23 /* as LeakSanitizer's */
+
+/* The exit snapshot of the process started (pid), from the manifest. */
+static int exit_snapshot_of(const char *manifest, pid_t pid, char *out, size_t size)
+{
+    FILE *f = fopen(manifest, "r");
+    char line[PATH_MAX + 64];
+    int found = -1;
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        char *tab = strchr(line, '\t');
+        if (!tab)
+            continue;
+        *tab = 0;
+        if (strcmp(tab + 1, "exit") != 0 && strcmp(tab + 1, "python-exit") != 0)
+            continue;
+        struct mw_snap *s;
+        char err[MW_ERR_SIZE];
+        if (mw_snap_load(line, &s, err, sizeof err) == 0) {
+            if (mw_snap_uint(s, "pid", 0) == (uint64_t)pid && strlen(line) < size) {
+                memcpy(out, line, strlen(line) + 1);
+                found = 0;
+            }
+            mw_snap_free(s);
+        }
+    }
+    fclose(f);
+    return found;
+}
+
 int mw_cmd_run(int argc, char **argv)
 {
+    /* `--check OPTIONS --`: the options between are check's, not ours. */
+    int check_at = -1, check_end = -1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (strcmp(argv[i], "--check") == 0) {
+            check_at = i;
+            for (int k = i + 1; k < argc; k++)
+                if (strcmp(argv[k], "--") == 0) {
+                    check_end = k;
+                    break;
+                }
+            break;
+        }
+    }
+    char **check_argv = NULL;
+    int check_argc = 0;
+    if (check_at >= 0) {
+        if (check_end < 0) {
+            mw_error("run --check: end the check options with --, then the command");
+            return MW_EXIT_USAGE;
+        }
+        check_argc = check_end - check_at;
+        check_argv = mw_xcalloc((size_t)check_argc + 1, sizeof *check_argv);
+        check_argv[0] = "run --check";
+        for (int k = 1; k < check_argc; k++)
+            check_argv[k] = argv[check_at + k];
+        if (mw_check_validate(check_argc, check_argv)) {
+            free(check_argv);
+            return MW_EXIT_USAGE;
+        }
+        /* Drop "--check ... " up to (not including) "--" from our argv. */
+        int removed = check_end - check_at;
+        memmove(argv + check_at, argv + check_end, (size_t)(argc - check_end + 1) * sizeof *argv);
+        argc -= removed;
+    }
     static const struct option longopts[] = {
         { "output", 1, NULL, 'o' },
         { "interval", 1, NULL, OPT_INTERVAL },
@@ -305,6 +379,13 @@ int mw_cmd_run(int argc, char **argv)
     }
     close(mfd);
     setenv("MEMWATCH_MANIFEST", manifest_path, 1);
+    /* Tools run under memwatch (the pytest plugin) find the analyzer. */
+    char self[PATH_MAX];
+    ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (sl > 0) {
+        self[sl] = 0;
+        setenv("MEMWATCH_BIN", self, 1);
+    }
 
     const char *old = getenv("LD_PRELOAD");
     size_t plen = strlen(lib) + (old ? strlen(old) : 0) + 2;
@@ -357,7 +438,30 @@ int mw_cmd_run(int argc, char **argv)
                                             WEXITSTATUS(status) == 127);
     if (!exec_failed || access(path, X_OK) == 0)
         report_files(manifest_path, quiet);
+    int check_status = -1;
+    if (check_argv) {
+        int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        char snap[PATH_MAX];
+        if (!ok) {
+            if (WIFSIGNALED(status))
+                mw_error("%s was killed by signal %d: its memory was not checked", cmd[0],
+                         WTERMSIG(status));
+            else
+                mw_error("%s failed with exit status %d: its memory was not checked", cmd[0],
+                         WEXITSTATUS(status));
+        } else if (exit_snapshot_of(manifest_path, pid, snap, sizeof snap)) {
+            mw_error("%s wrote no exit snapshot: nothing to check", cmd[0]);
+            check_status = MW_EXIT_USAGE;
+        } else {
+            fflush(stdout);
+            int r = mw_check_snapshot(snap, check_argc, check_argv);
+            check_status = r == MW_EXIT_FAIL ? LEAK_EXIT_STATUS : r;
+        }
+        free(check_argv);
+    }
     unlink(manifest_path);
+    if (check_status >= 0)
+        return check_status;
 
     if (WIFSIGNALED(status)) {
         /* Die the same way, without a core of our own. */

@@ -379,8 +379,15 @@ static struct mw_frame stat_frame(const struct mw_stat *st, enum mw_key key)
 
 void mw_json_stat(struct mw_json *j, const struct mw_stat *st, enum mw_key key, int with_diff)
 {
-    struct mw_frame f = stat_frame(st, key);
     mw_json_begin_object(j, NULL);
+    mw_json_stat_fields(j, st, key, with_diff);
+    mw_json_end_object(j);
+}
+
+void mw_json_stat_fields(struct mw_json *j, const struct mw_stat *st, enum mw_key key,
+                         int with_diff)
+{
+    struct mw_frame f = stat_frame(st, key);
     mw_json_str(j, "file", f.file);
     mw_json_int(j, "line", f.line);
     mw_json_str(j, "function", f.function);
@@ -403,7 +410,6 @@ void mw_json_stat(struct mw_json *j, const struct mw_stat *st, enum mw_key key, 
             json_frame(j, NULL, st->frames[i]);
     }
     mw_json_end_array(j);
-    mw_json_end_object(j);
 }
 
 void mw_print_stat_traceback(FILE *out, const struct mw_stat *st)

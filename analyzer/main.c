@@ -5,9 +5,14 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "analyzer.h"
 #include "memwatch/version.h"
+
+#ifndef MEMWATCH_INSTALLED_SUPPRESSIONS
+#define MEMWATCH_INSTALLED_SUPPRESSIONS "/usr/local/share/memwatch/default.supp"
+#endif
 
 static const struct {
     const char *name;
@@ -18,6 +23,8 @@ static const struct {
     { "top", mw_cmd_top, "the sites holding the most memory in a snapshot" },
     { "diff", mw_cmd_diff, "what grew or shrank between two snapshots" },
     { "info", mw_cmd_info, "a snapshot's metadata" },
+    { "check", mw_cmd_check, "fail when a snapshot leaks more than a limit (for CI)" },
+    { "growth", mw_cmd_growth, "sites that grow steadily across periodic snapshots" },
 };
 
 static void usage(FILE *out)
@@ -35,7 +42,8 @@ static void usage(FILE *out)
             "`memwatch <command> --help` describes a command.\n"
             "  memwatch run -- python app.py\n"
             "  memwatch top memwatch.1234.0.mws\n"
-            "  memwatch diff memwatch.1234.0.mws memwatch.1234.1.mws\n");
+            "  memwatch diff memwatch.1234.0.mws memwatch.1234.1.mws\n"
+            "  memwatch check --max-leaked 1MiB memwatch.1234.1.mws\n");
 }
 
 void mw_error(const char *fmt, ...)
@@ -102,14 +110,100 @@ int mw_report_option(struct mw_report *r, int opt, const char *arg)
     case MW_OPT_JSON:
         r->json = 1;
         return 1;
+    case MW_OPT_INCLUDE:
+    case MW_OPT_EXCLUDE:
+        if (!r->filter)
+            r->filter = mw_filter_new();
+        mw_filter_add(r->filter, opt == MW_OPT_INCLUDE, arg);
+        return 1;
+    case MW_OPT_ALL_FRAMES:
+        if (!r->filter)
+            r->filter = mw_filter_new();
+        mw_filter_set_all_frames(r->filter, 1);
+        return 1;
+    case MW_OPT_SUPPRESSIONS: {
+        char err[MW_ERR_SIZE];
+        if (!r->filter)
+            r->filter = mw_filter_new();
+        if (mw_filter_load_suppressions(r->filter, arg, err, sizeof err)) {
+            mw_error("%s", err);
+            return -1;
+        }
+        return 1;
+    }
+    case MW_OPT_NO_DEFAULT_SUPPRESSIONS:
+        r->no_default_suppressions = 1;
+        return 1;
     default:
         return 0;
     }
 }
 
+const char mw_report_filter_help[] =
+    "  --include PATTERN[:LINE]   keep only sites whose file matches PATTERN\n"
+    "                             (fnmatch; '*' also matches '/'), at LINE if given\n"
+    "  --exclude PATTERN[:LINE]   drop the sites whose file matches (repeatable)\n"
+    "  --all-frames               match any frame of the stack, not only the site\n"
+    "  --suppressions FILE        drop stacks matching a rule of FILE: one\n"
+    "                             leak:PATTERN a line (function, file or module;\n"
+    "                             '*' wildcard, '^' '$' anchors), '#' comments\n";
+
+/* The suppressions shipped with memwatch: in the build tree next to this
+ * program, or where meson installed them. */
+static int default_suppressions_path(char *out, size_t size)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 32);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            strcpy(slash, "/default.supp");
+            if (access(exe, R_OK) == 0) {
+                snprintf(out, size, "%s", exe);
+                return 0;
+            }
+        }
+    }
+    snprintf(out, size, "%s", MEMWATCH_INSTALLED_SUPPRESSIONS);
+    return access(out, R_OK) == 0 ? 0 : -1;
+}
+
+int mw_report_finish(struct mw_report *r, int default_suppressions)
+{
+    if (!default_suppressions || r->no_default_suppressions)
+        return 0;
+    char path[4096], err[MW_ERR_SIZE];
+    if (default_suppressions_path(path, sizeof path)) {
+        mw_error("the default suppressions (%s) are missing; give --no-default-suppressions "
+                 "to go without them",
+                 path);
+        return -1;
+    }
+    if (!r->filter)
+        r->filter = mw_filter_new();
+    if (mw_filter_load_suppressions(r->filter, path, err, sizeof err)) {
+        mw_error("%s", err);
+        return -1;
+    }
+    return 0;
+}
+
 void mw_report_free(struct mw_report *r)
 {
-    (void)r;
+    mw_filter_free(r->filter);
+    r->filter = NULL;
+}
+
+void mw_print_filtered(FILE *out, const struct mw_stats *st)
+{
+    if (!st->filtered_sites)
+        return;
+    char size[64];
+    mw_format_size(size, sizeof size, (int64_t)st->filtered_bytes, 0);
+    fprintf(out, "filtered out: %s in %llu blocks at %llu sites (filters and suppressions)\n",
+            size, (unsigned long long)st->filtered_blocks,
+            (unsigned long long)st->filtered_sites);
 }
 
 struct mw_snap *mw_load_or_complain(const char *path)
