@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "util.h"
+
 #define MW_ERR_SIZE 512
 
 /* Exit statuses of every subcommand. */
@@ -43,11 +45,14 @@ struct mw_pycode {
     size_t linetable_len;
 };
 
+/* 16 bytes: a snapshot of a million stacks holds several million. */
 struct mw_rawframe {
-    uint8_t kind; /* MEMWATCH_FRAME_NATIVE or MEMWATCH_FRAME_PYTHON */
-    uint64_t addr;    /* native */
-    uint64_t code_id; /* python */
-    uint64_t offset;  /* python: instruction byte offset */
+    union {
+        uint64_t addr;    /* native */
+        uint64_t code_id; /* python */
+    };
+    uint32_t offset; /* python: instruction byte offset (0xffffffff: not started) */
+    uint8_t kind;    /* MEMWATCH_FRAME_NATIVE or MEMWATCH_FRAME_PYTHON */
 };
 
 struct mw_site {
@@ -57,6 +62,7 @@ struct mw_site {
 };
 
 struct mw_snap {
+    struct mw_pool pool; /* frames */
     char *path;
     uint32_t version;
     uint64_t file_size;
@@ -66,8 +72,9 @@ struct mw_snap {
     size_t nmodules;
     struct mw_pycode *codes; /* sorted by id */
     size_t ncodes;
-    struct mw_site *sites;
+    struct mw_site *sites; /* in pool */
     size_t nsites;
+    int have_sites;
 };
 
 /* Load and verify a snapshot.  On failure returns -errno (or -EBADMSG for
@@ -167,6 +174,7 @@ int mw_parse_size(const char *text, uint64_t *out);
 struct mw_stats {
     struct mw_stat *v;
     size_t n;
+    struct mw_pool pool; /* the statistics' frame arrays */
     uint64_t total_bytes, total_blocks, total_sites;          /* kept */
     uint64_t filtered_bytes, filtered_blocks, filtered_sites; /* removed */
 };

@@ -131,6 +131,7 @@ int mw_cmd_growth(int argc, char **argv)
     struct mw_stats *stats = mw_xcalloc(n, sizeof *stats);
     struct mw_resolver *res = mw_resolver_new();
     struct mw_hmap index = { 0 }; /* key hash -> chain of series */
+    struct mw_pool pool = { 0 };
     struct chain {
         struct chain *next;
         struct series s;
@@ -162,9 +163,9 @@ int mw_cmd_growth(int argc, char **argv)
                                  st->nframes * sizeof *st->frames) != 0))
                 ch = ch->next;
             if (!ch) {
-                ch = mw_xcalloc(1, sizeof *ch);
-                ch->s.size = mw_xcalloc(n, sizeof *ch->s.size);
-                ch->s.count = mw_xcalloc(n, sizeof *ch->s.count);
+                ch = mw_pool_alloc(&pool, sizeof *ch);
+                ch->s.size = mw_pool_alloc(&pool, n * sizeof *ch->s.size);
+                ch->s.count = mw_pool_alloc(&pool, n * sizeof *ch->s.count);
                 ch->next = head;
                 mw_hmap_put(&index, h, ch);
                 nseries++;
@@ -179,7 +180,7 @@ int mw_cmd_growth(int argc, char **argv)
     struct series **ranked = mw_xcalloc(nseries + 1, sizeof *ranked);
     size_t nranked = 0;
     for (size_t b = 0; b < index.cap; b++)
-        for (struct chain *ch = index.used[b] ? index.vals[b] : NULL; ch; ch = ch->next) {
+        for (struct chain *ch = mw_hmap_at(&index, b); ch; ch = ch->next) {
             if (ch->s.size[n - 1] <= ch->s.size[0])
                 continue;
             fit(&ch->s, n);
@@ -249,16 +250,7 @@ int mw_cmd_growth(int argc, char **argv)
     rc = MW_EXIT_OK;
     free(ranked);
 free_all:
-    for (size_t b = 0; b < index.cap; b++) {
-        struct chain *ch = index.used[b] ? index.vals[b] : NULL;
-        while (ch) {
-            struct chain *next = ch->next;
-            free(ch->s.size);
-            free(ch->s.count);
-            free(ch);
-            ch = next;
-        }
-    }
+    mw_pool_free(&pool);
     mw_hmap_free(&index);
     for (size_t i = 0; i < n; i++) {
         mw_stats_free(&stats[i]);

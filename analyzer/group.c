@@ -9,10 +9,10 @@
 
 #include "analyzer.h"
 #include "codec.h"
-#include "util.h"
 
 struct group_map {
-    struct mw_hmap index; /* hash of key frames -> chain of stat indexes + 1 */
+    struct mw_hmap index; /* hash of key frames -> chain of stat indexes */
+    struct mw_pool chains;
     struct mw_stats *st;
     size_t cap;
 };
@@ -46,10 +46,10 @@ static size_t find_or_add(struct group_map *g, const struct mw_frame *const *fra
     }
     struct mw_stat *st = &g->st->v[g->st->n];
     memset(st, 0, sizeof *st);
-    st->frames = mw_xmalloc((n ? n : 1) * sizeof *st->frames);
+    st->frames = mw_pool_alloc(&g->st->pool, (n ? n : 1) * sizeof *st->frames);
     memcpy(st->frames, frames, n * sizeof *frames);
     st->nframes = n;
-    struct chain *c = mw_xmalloc(sizeof *c);
+    struct chain *c = mw_pool_alloc(&g->chains, sizeof *c);
     c->at = g->st->n;
     c->next = head;
     mw_hmap_put(&g->index, h, c);
@@ -58,15 +58,8 @@ static size_t find_or_add(struct group_map *g, const struct mw_frame *const *fra
 
 static void free_index(struct group_map *g)
 {
-    for (size_t i = 0; i < g->index.cap; i++) {
-        struct chain *c = g->index.used[i] ? g->index.vals[i] : NULL;
-        while (c) {
-            struct chain *next = c->next;
-            free(c);
-            c = next;
-        }
-    }
     mw_hmap_free(&g->index);
+    mw_pool_free(&g->chains);
 }
 
 /* tracemalloc's frames are (filename, lineno): a line is one key whatever
@@ -246,7 +239,7 @@ int mw_compare(const struct mw_stats *old_stats, const struct mw_stats *new_stat
     for (size_t i = 0; i < old_stats->n; i++) {
         const struct mw_stat *st = &old_stats->v[i];
         uint64_t h = key_hash(st->frames, st->nframes);
-        struct chain *c = mw_xmalloc(sizeof *c);
+        struct chain *c = mw_pool_alloc(&old_index.chains, sizeof *c);
         c->at = i;
         c->next = mw_hmap_get(idx, h);
         mw_hmap_put(idx, h, c);
@@ -257,7 +250,7 @@ int mw_compare(const struct mw_stats *old_stats, const struct mw_stats *new_stat
         const struct mw_stat *st = &new_stats->v[i];
         struct mw_stat *d = &out->v[out->n++];
         *d = *st;
-        d->frames = mw_xmalloc((st->nframes ? st->nframes : 1) * sizeof *d->frames);
+        d->frames = mw_pool_alloc(&out->pool, (st->nframes ? st->nframes : 1) * sizeof *d->frames);
         memcpy(d->frames, st->frames, st->nframes * sizeof *d->frames);
         d->size_diff = (int64_t)st->size;
         d->count_diff = (int64_t)st->count;
@@ -277,7 +270,7 @@ int mw_compare(const struct mw_stats *old_stats, const struct mw_stats *new_stat
         const struct mw_stat *o = &old_stats->v[i];
         struct mw_stat *d = &out->v[out->n++];
         *d = *o;
-        d->frames = mw_xmalloc((o->nframes ? o->nframes : 1) * sizeof *d->frames);
+        d->frames = mw_pool_alloc(&out->pool, (o->nframes ? o->nframes : 1) * sizeof *d->frames);
         memcpy(d->frames, o->frames, o->nframes * sizeof *d->frames);
         d->size = 0;
         d->count = 0;
@@ -298,8 +291,7 @@ int mw_compare(const struct mw_stats *old_stats, const struct mw_stats *new_stat
 
 void mw_stats_free(struct mw_stats *st)
 {
-    for (size_t i = 0; i < st->n; i++)
-        free(st->v[i].frames);
+    mw_pool_free(&st->pool);
     free(st->v);
     memset(st, 0, sizeof *st);
 }

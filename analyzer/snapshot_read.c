@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,12 +68,10 @@ void mw_snap_free(struct mw_snap *s)
         free(s->codes[i].qualname);
         free(s->codes[i].linetable);
     }
-    for (size_t i = 0; i < s->nsites; i++)
-        free(s->sites[i].frames);
+    mw_pool_free(&s->pool);
     free(s->meta);
     free(s->modules);
     free(s->codes);
-    free(s->sites);
     free(s->path);
     free(s);
 }
@@ -187,9 +186,7 @@ static int read_sites(struct mw_rbuf *r, struct mw_snap *s)
     uint64_t n = get_count(r, MIN_SITE_BYTES);
     if (r->err)
         return r->err;
-    s->sites = calloc(n ? n : 1, sizeof *s->sites);
-    if (!s->sites)
-        return -ENOMEM;
+    s->sites = mw_pool_alloc(&s->pool, (n ? n : 1) * sizeof *s->sites);
     for (uint64_t i = 0; i < n && !r->err; i++) {
         struct mw_site *site = &s->sites[s->nsites++];
         site->live_bytes = mw_get_varint(r);
@@ -199,9 +196,7 @@ static int read_sites(struct mw_rbuf *r, struct mw_snap *s)
         uint64_t nf = get_count(r, MIN_FRAME_BYTES);
         if (r->err)
             break;
-        site->frames = calloc(nf ? nf : 1, sizeof *site->frames);
-        if (!site->frames)
-            return -ENOMEM;
+        site->frames = mw_pool_alloc_raw(&s->pool, (nf ? nf : 1) * sizeof *site->frames);
         site->nframes = (uint32_t)nf;
         for (uint64_t k = 0; k < nf && !r->err; k++) {
             struct mw_rawframe *f = &site->frames[k];
@@ -210,7 +205,8 @@ static int read_sites(struct mw_rbuf *r, struct mw_snap *s)
                 f->addr = mw_get_varint(r);
             } else if (f->kind == MEMWATCH_FRAME_PYTHON) {
                 f->code_id = mw_get_varint(r);
-                f->offset = mw_get_varint(r);
+                uint64_t off = mw_get_varint(r);
+                f->offset = off > 0xffffffffu ? 0xffffffffu : (uint32_t)off;
             } else if (!r->err) {
                 r->err = -EBADMSG;
             }
@@ -308,7 +304,7 @@ int mw_snap_parse(const char *name, const uint8_t *data, size_t len, struct mw_s
         case MEMWATCH_SECTION_META: r = s->meta ? -EBADMSG : read_meta(&rb, s); break;
         case MEMWATCH_SECTION_MODULES: r = s->modules ? -EBADMSG : read_modules(&rb, s); break;
         case MEMWATCH_SECTION_CODES: r = s->codes ? -EBADMSG : read_codes(&rb, s); break;
-        case MEMWATCH_SECTION_SITES: r = s->sites ? -EBADMSG : read_sites(&rb, s); break;
+        case MEMWATCH_SECTION_SITES: r = s->have_sites++ ? -EBADMSG : read_sites(&rb, s); break;
         default: known = 0; break; /* newer sections are skipped */
         }
         if (r == -ENOMEM)
@@ -325,7 +321,7 @@ int mw_snap_parse(const char *name, const uint8_t *data, size_t len, struct mw_s
     if (r == 0 && p != end)
         r = fail(err, errlen, -EBADMSG, name, "%zu unexpected bytes after the last section",
                  (size_t)(end - p));
-    if (r == 0 && (!s->meta || !s->sites))
+    if (r == 0 && (!s->meta || !s->have_sites))
         r = fail(err, errlen, -EBADMSG, name, "the snapshot has no %s section",
                  !s->meta ? "metadata" : "allocation site");
     for (size_t i = 0; r == 0 && i < s->nsites; i++)
@@ -347,6 +343,8 @@ int mw_snap_parse(const char *name, const uint8_t *data, size_t len, struct mw_s
         s->modules = calloc(1, sizeof *s->modules);
     if (!s->codes)
         s->codes = calloc(1, sizeof *s->codes);
+    if (!s->sites)
+        s->sites = mw_pool_alloc(&s->pool, sizeof *s->sites);
     *out = s;
     return 0;
 }
@@ -365,29 +363,18 @@ int mw_snap_load(const char *path, struct mw_snap **out, char *err, size_t errle
                     e == EISDIR ? "is a directory, not a snapshot file" : "not a regular file");
     }
     size_t len = (size_t)st.st_size;
-    uint8_t *data = malloc(len ? len : 1);
-    if (!data) {
+    if (len == 0) {
         close(fd);
-        return fail(err, errlen, -ENOMEM, path, "out of memory reading %zu bytes", len);
+        return mw_snap_parse(path, (const uint8_t *)"", 0, out, err, errlen);
     }
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = read(fd, data + got, len - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int e = errno;
-            free(data);
-            close(fd);
-            return fail(err, errlen, -e, path, "cannot read: %s", strerror(e));
-        }
-        if (n == 0)
-            break;
-        got += (size_t)n;
-    }
+    /* Mapped, not read: no copy of what may be tens of megabytes. */
+    void *data = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    int e = errno;
     close(fd);
-    int r = mw_snap_parse(path, data, got, out, err, errlen);
-    free(data);
+    if (data == MAP_FAILED)
+        return fail(err, errlen, -e, path, "cannot read: %s", strerror(e));
+    int r = mw_snap_parse(path, data, len, out, err, errlen);
+    munmap(data, len);
     return r;
 }
 

@@ -34,6 +34,7 @@ struct mw_resolver {
         size_t n;
     } *batches; /* the traces handed out, one batch per snapshot */
     size_t nbatches;
+    struct mw_pool pool; /* interned strings and frames, trace frames */
 };
 
 struct str_node {
@@ -57,18 +58,8 @@ void mw_resolver_free(struct mw_resolver *r)
 {
     if (!r)
         return;
-    for (size_t i = 0; i < r->strings.cap; i++)
-        for (struct str_node *n = r->strings.used[i] ? r->strings.vals[i] : NULL, *next; n; n = next) {
-            next = n->next;
-            free(n);
-        }
-    for (size_t i = 0; i < r->frames.cap; i++)
-        for (struct frame_node *n = r->frames.used[i] ? r->frames.vals[i] : NULL, *next; n; n = next) {
-            next = n->next;
-            free(n);
-        }
     for (size_t i = 0; i < r->elves.cap; i++) {
-        struct elf_file *e = r->elves.used[i] ? r->elves.vals[i] : NULL;
+        struct elf_file *e = mw_hmap_at(&r->elves, i);
         if (e) {
             if (e->dwfl)
                 dwfl_end(e->dwfl);
@@ -76,15 +67,11 @@ void mw_resolver_free(struct mw_resolver *r)
             free(e);
         }
     }
-    for (size_t i = 0; i < r->nbatches; i++) {
-        for (size_t k = 0; k < r->batches[i].n; k++)
-            free(r->batches[i].v[k].frames);
-        free(r->batches[i].v);
-    }
     free(r->batches);
     mw_hmap_free(&r->strings);
     mw_hmap_free(&r->frames);
     mw_hmap_free(&r->elves);
+    mw_pool_free(&r->pool);
     free(r);
 }
 
@@ -96,7 +83,7 @@ const char *mw_intern(struct mw_resolver *r, const char *s)
     for (struct str_node *n = head; n; n = n->next)
         if (strcmp(n->s, s) == 0)
             return n->s;
-    struct str_node *n = mw_xmalloc(sizeof *n + len + 1);
+    struct str_node *n = mw_pool_alloc(&r->pool, sizeof *n + len + 1);
     memcpy(n->s, s, len + 1);
     n->next = head;
     mw_hmap_put(&r->strings, h, n);
@@ -120,7 +107,7 @@ const struct mw_frame *mw_frame_intern(struct mw_resolver *r, const struct mw_fr
         if (n->f.file == k.file && n->f.line == k.line && n->f.function == k.function &&
             n->f.module == k.module && n->f.flags == k.flags)
             return &n->f;
-    struct frame_node *n = mw_xmalloc(sizeof *n);
+    struct frame_node *n = mw_pool_alloc(&r->pool, sizeof *n);
     n->f = k;
     n->next = head;
     mw_hmap_put(&r->frames, h, n);
@@ -300,22 +287,26 @@ static void trim_startup(struct mw_trace *t)
 struct mw_trace *mw_resolve(struct mw_resolver *r, const struct mw_snap *s)
 {
     struct mw_hmap cache = { 0 }; /* native address -> frame, per snapshot */
-    struct mw_trace *traces = mw_xcalloc(s->nsites, sizeof *traces);
+    struct mw_trace *traces = mw_pool_alloc(&r->pool, (s->nsites + 1) * sizeof *traces);
     r->batches = mw_xrealloc(r->batches, (r->nbatches + 1) * sizeof *r->batches);
     r->batches[r->nbatches++] = (struct batch){ traces, s->nsites };
 
     for (size_t i = 0; i < s->nsites; i++) {
         const struct mw_site *site = &s->sites[i];
         struct mw_trace *t = &traces[i];
-        t->frames = mw_xcalloc(site->nframes + 1, sizeof *t->frames);
+        t->frames = mw_pool_alloc_raw(&r->pool, (site->nframes + 1) * sizeof *t->frames);
         for (uint32_t k = 0; k < site->nframes; k++) {
             const struct mw_rawframe *raw = &site->frames[k];
             const struct mw_frame *f;
-            if (raw->kind == MEMWATCH_FRAME_PYTHON) {
-                f = resolve_python(r, s, raw);
-            } else if (!(f = mw_hmap_get(&cache, raw->addr))) {
-                f = resolve_native(r, s, raw->addr);
-                mw_hmap_put(&cache, raw->addr, (void *)f);
+            /* Frames repeat across stacks: resolve each (address, or code
+             * and offset) once per snapshot. */
+            uint64_t key = raw->kind == MEMWATCH_FRAME_PYTHON
+                               ? 1ULL << 63 | raw->code_id << 32 | raw->offset
+                               : raw->addr;
+            if (!(f = mw_hmap_get(&cache, key))) {
+                f = raw->kind == MEMWATCH_FRAME_PYTHON ? resolve_python(r, s, raw)
+                                                       : resolve_native(r, s, raw->addr);
+                mw_hmap_put(&cache, key, (void *)f);
             }
             t->frames[t->nframes++] = f;
         }
