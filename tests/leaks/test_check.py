@@ -86,6 +86,16 @@ with Scratch() as d:
     rc, rep, _ = check_json(snap, "--baseline", small, "--max-growth", "50KiB", "--per-site")
     equal([(s["line"], s["size_diff"]) for s in rep["limits"][0]["offenders"]],
           [(lines["body"], 150 * 512)], "--per-site: the one site over")
+    # diff matches sites of two runs by file and line, not address.
+    d2 = json.loads(run([BIN, "diff", "--json", small, snap]).stdout)
+    own = [(s["line"], s["size"], s["size_diff"], s["count"], s["count_diff"])
+           for s in d2["stats"] if s["file"].endswith("leaky.c")]
+    equal(sorted(own)[:2], sorted([(lines["body"], 200 * 512, 150 * 512, 200, 150),
+                                   (lines["header"], 200 * 64, 150 * 64, 200, 150)]),
+          "diff of two runs: sites matched, exact differences")
+    fn = {s["function"]: s["size"] for s in
+          json.loads(run([BIN, "top", "--json", "--key", "function", snap]).stdout)["stats"]}
+    equal(fn.get("handle"), 200 * 576, "--key function groups the function's two sites")
     one_sentence(["check", snap, "--baseline", os.path.join(BUILD, "..", "nonexistent.mws"),
                   "--max-growth", "1"], "missing baseline", "No such file")
     other = exit_snapshot([os.path.join(BUILD, "tests/progs/status"), "exit", "0"],

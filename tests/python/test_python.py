@@ -63,11 +63,13 @@ for label, py in pythons():
         equal((r.returncode, r.stdout), (0, "kept 1\n"), what("threads_gil output"))
         top = top_json(snaps[-1])
         sites = by_site(top["stats"])
-        equal(((sites.get(("threads_gil.py", lines["worker_c"])) or {}).get("size"),
-               (sites.get(("threads_gil.py", lines["worker_c"])) or {}).get("count")),
-              (300 * 5000, 300), what("C allocations without the GIL, in the worker"))
-        equal((sites.get(("threads_gil.py", lines["main_c"])) or {}).get("size"), 200 * 7000,
-              what("C allocations without the GIL, in the main thread"))
+        # Every block the C function allocated, at the calling line (ctypes may add a
+        # small buffer of its own there on its first call).
+        for name, n, size in (("worker_c", 300, 5000), ("main_c", 200, 7000)):
+            s = sites.get(("threads_gil.py", lines[name])) or {}
+            got = (s.get("size", 0), s.get("count", 0))
+            check(0 <= got[0] - n * size < 4096 and 0 <= got[1] - n <= 2,
+                  what("C allocations without the GIL at %s: %r, want %d x %d" % (name, got, n, size)))
         w = sites.get(("threads_gil.py", lines["worker_py"])) or {}
         check(w.get("count", 0) >= 20000, what("the worker's Python allocations"))
         check(any(f["function"] == "worker" for f in w.get("traceback", [])),
@@ -126,6 +128,28 @@ for label, py in pythons():
     r = run([py, "-c", "import memwatch"])
     check(r.returncode != 0 and "ModuleNotFoundError" in r.stderr,
           what("without memwatch the import fails clearly"))
+
+    # A user's own PYTHONMALLOC is respected, and said.
+    with Scratch() as out:
+        r = run([BIN, "run", "-q", "-o", out, "--", py, "-c",
+                 "import os; print(os.environ.get('PYTHONMALLOC'))"],
+                env=env_with(PYTHONMALLOC="pymalloc"))
+        equal(r.stdout, "pymalloc\n", what("the user's PYTHONMALLOC kept"))
+        equal(meta(snapshots(out)[-1])["python_objects"],
+              "pymalloc (PYTHONMALLOC=pymalloc set by the user): objects of 512 bytes and less "
+              "are not seen", what("and stated"))
+        # memwatch's own setting is visible while the interpreter starts; once it runs, it is
+        # gone from os.environ, so the processes the program starts do not inherit it.
+        r = run([BIN, "run", "-q", "-o", out, "--", py, "-c",
+                 "import os, subprocess, sys, time; time.sleep(0.5); "
+                 "print(os.environ.get('PYTHONMALLOC')); sys.stdout.flush(); "
+                 "subprocess.run(['sh', '-c', 'echo ${PYTHONMALLOC:-unset}'])"])
+        if label == "3.12":
+            # CPython 3.12 does not run a pending call added from a thread without a
+            # thread state until it finalizes: the setting stays visible meanwhile.
+            print("3.12: PYTHONMALLOC is hidden only at exit (CPython 3.12 pending calls)")
+        else:
+            equal(r.stdout, "None\nunset\n", what("memwatch's PYTHONMALLOC not passed on"))
 
     # Settings.
     with Scratch() as out:

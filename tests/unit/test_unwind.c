@@ -65,11 +65,13 @@ START_TEST(same_frames_as_libunwind)
 }
 END_TEST
 
+#if defined(__SANITIZE_THREAD__)
 static __attribute__((noinline)) void capture_ours(struct pair *p)
 {
     p->n_ours = mw_unwind(p->ours, 128, 0);
     __asm__ volatile("" ::: "memory");
 }
+#endif
 
 static void *thread_main(void *arg)
 {
