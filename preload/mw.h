@@ -150,8 +150,9 @@ void mw_py_init(void) MW_HIDDEN;
 /* Called by the recorder thread while it polls: registers the atexit
  * snapshot at a safe point once the interpreter is initialized. */
 void mw_py_poll(void) MW_HIDDEN;
-/* 1 while Python frames are on but the interpreter is not initialized yet:
- * the recorder then polls often, so the script's first lines have frames. */
+/* 1 while Python frames are on but the interpreter is not initialized yet
+ * (or the safe-point work is still to be done): the recorder then polls
+ * often, so the script's first lines have frames. */
 int mw_py_waiting(void) MW_HIDDEN;
 /* Python frames of the calling thread as key words, most recent first;
  * returns the number of words (0: no Python frames). */

@@ -415,6 +415,27 @@ struct mw_code *mw_py_code(const uint64_t *pair)
     return in ? in : c;
 }
 
+int mw_py_importing(void)
+{
+    const struct mw_py_layout *l = &mw_py.layout;
+    const char *f = top_frame();
+    int boundary;
+    for (int guard = 0; f && guard < 4096; guard++) {
+        const char *code = *(const char *const *)(f + l->f_code);
+        int ok = l->version < 311 ? is_code(code) : frame_usable(l, f, code, &boundary);
+        if (ok < 0 || (l->version < 311 && !ok))
+            break;
+        if (ok) {
+            uint8_t name[32];
+            uint32_t n = copy_str(*(const char *const *)(code + l->co_filename), name, sizeof name);
+            if (n >= 17 && memcmp(name, "<frozen importlib", 17) == 0)
+                return 1;
+        }
+        f = *(const char *const *)(f + l->f_back);
+    }
+    return 0;
+}
+
 void mw_py_code_freed(void *code)
 {
     atomic_fetch_add_explicit(&generation[GEN_INDEX(code)], 1, memory_order_relaxed);

@@ -41,6 +41,10 @@ extern struct mw_py mw_py __attribute__((visibility("hidden")));
 /* python_api.c: called by mw_py_init for a supported interpreter, before
  * it starts: PYTHONMALLOC (when frames_on) and the built-in module. */
 void mw_py_api_init(int version, int frames_on) __attribute__((visibility("hidden")));
+/* 1 when the calling thread (holding the GIL) is inside the import
+ * machinery: importing from there would corrupt importlib's lock
+ * bookkeeping, so the safe-point work waits. */
+int mw_py_importing(void) __attribute__((visibility("hidden")));
 /* 1 when every C-API function the safe-point work needs was found. */
 int mw_py_poll_possible(void) __attribute__((visibility("hidden")));
 

@@ -58,6 +58,7 @@ static struct {
     int version;
     int set_pythonmalloc; /* we set it: hide it from the program afterwards */
     _Atomic int pending_added;
+    _Atomic uint64_t retry_ns; /* setup() asked to be queued again after this */
     uint64_t first_poll_ns;
     char objects[192];
 
@@ -182,10 +183,16 @@ static void release(PyObject *o)
         api.decref(o);
 }
 
-/* Main thread, GIL held, at a safe point. */
+/* Main thread, GIL held, at a safe point of the evaluation loop, which
+ * may still be in the middle of an import: then wait for a later one. */
 static int setup(void *arg)
 {
     (void)arg;
+    if (mw_py_importing()) {
+        atomic_store(&api.retry_ns, mw_os_now_ns() + 2000000);
+        atomic_store(&api.pending_added, 0);
+        return 0;
+    }
     unsigned saved = mw_tls;
     PyObject *atexit = api.import("atexit");
     PyObject *fn = atexit ? api.cfunction_new(&exit_def, NULL, NULL) : NULL;
@@ -235,6 +242,7 @@ void mw_py_poll(void)
         atomic_store_explicit(&mw_py.ready, alive, memory_order_release);
     int expected = 0;
     if (alive && mw_py.is_initialized() && api.add_pending &&
+        mw_os_now_ns() >= atomic_load(&api.retry_ns) &&
         atomic_compare_exchange_strong(&api.pending_added, &expected, 1))
         api.add_pending(setup, NULL);
 }
@@ -246,7 +254,8 @@ int mw_py_poll_possible(void)
 
 int mw_py_waiting(void)
 {
-    return mw_py_code_type && !atomic_load_explicit(&mw_py.ready, memory_order_relaxed);
+    return mw_py_code_type && (!atomic_load_explicit(&mw_py.ready, memory_order_relaxed) ||
+                               !atomic_load(&api.pending_added));
 }
 
 void mw_py_api_init(int version, int frames_on)

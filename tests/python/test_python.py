@@ -139,10 +139,14 @@ for label, py in pythons():
               "pymalloc (PYTHONMALLOC=pymalloc set by the user): objects of 512 bytes and less "
               "are not seen", what("and stated"))
         # memwatch's own setting is visible while the interpreter starts; once it runs, it is
-        # gone from os.environ, so the processes the program starts do not inherit it.
+        # gone from os.environ (within a few seconds at most, the script waits for it), so the
+        # processes the program starts do not inherit it.
         r = run([BIN, "run", "-q", "-o", out, "--", py, "-c",
-                 "import os, subprocess, sys, time; time.sleep(0.5); "
-                 "print(os.environ.get('PYTHONMALLOC')); sys.stdout.flush(); "
+                 "import os, subprocess, sys, time\n"
+                 "for _ in range(500):\n"
+                 "    if 'PYTHONMALLOC' not in os.environ: break\n"
+                 "    time.sleep(0.01)\n"
+                 "print(os.environ.get('PYTHONMALLOC')); sys.stdout.flush()\n"
                  "subprocess.run(['sh', '-c', 'echo ${PYTHONMALLOC:-unset}'])"])
         if label == "3.12":
             # CPython 3.12 does not run a pending call added from a thread without a
