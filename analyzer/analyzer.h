@@ -290,6 +290,11 @@ void mw_report_init(struct mw_report *r);
  * (message printed). */
 int mw_report_option(struct mw_report *r, int opt, const char *arg);
 void mw_report_free(struct mw_report *r);
+/* The whole option loop of a command that takes only the shared options
+ * (top, diff): 0 go on, 1 --help was printed, -1 invalid (message printed).
+ * r is initialized here and, unless 0 is returned, freed. */
+int mw_report_parse(struct mw_report *r, const char *cmd, int argc, char **argv,
+                    void (*help)(FILE *));
 /* After option parsing: add the default suppressions when the command
  * uses them (check, growth) and --no-default-suppressions was not given.
  * Returns 0, or -1 with the error printed. */

@@ -52,36 +52,20 @@ static void print_json(const struct mw_snap *old_snap, const struct mw_snap *new
 
 int mw_cmd_diff(int argc, char **argv)
 {
-    static const struct option longopts[] = { MW_REPORT_LONGOPTS, { 0 } };
     struct mw_report opt;
-    int c;
-    mw_report_init(&opt);
-    optind = 1;
-    while ((c = getopt_long(argc, argv, MW_REPORT_SHORTOPTS "h", longopts, NULL)) != -1) {
-        if (c == 'h' || c == MW_OPT_HELP) {
-            help(stdout);
-            return MW_EXIT_OK;
-        }
-        int r = mw_report_option(&opt, c, optarg);
-        if (r < 0)
-            return MW_EXIT_USAGE;
-        if (r == 0) {
-            mw_option_error("diff", c, argv);
-            return MW_EXIT_USAGE;
-        }
-    }
+    int parsed = mw_report_parse(&opt, "diff", argc, argv, help);
+    if (parsed)
+        return parsed > 0 ? MW_EXIT_OK : MW_EXIT_USAGE;
     if (argc - optind != 2) {
         mw_error("diff needs two snapshot files, OLD and NEW; see 'memwatch diff --help'");
-        return MW_EXIT_USAGE;
-    }
-    if (opt.cumulative && opt.key == MW_KEY_TRACEBACK) {
-        mw_error("--cumulative cannot be used with --key traceback");
+        mw_report_free(&opt);
         return MW_EXIT_USAGE;
     }
     struct mw_snap *old_snap = mw_load_or_complain(argv[optind]);
     struct mw_snap *new_snap = old_snap ? mw_load_or_complain(argv[optind + 1]) : NULL;
     if (!new_snap) {
         mw_snap_free(old_snap);
+        mw_report_free(&opt);
         return MW_EXIT_USAGE;
     }
     struct mw_resolver *r = mw_resolver_new();

@@ -67,36 +67,21 @@ static void print_json(const struct mw_snap *s, const struct mw_stats *st,
 
 int mw_cmd_top(int argc, char **argv)
 {
-    static const struct option longopts[] = { MW_REPORT_LONGOPTS, { 0 } };
     struct mw_report opt;
-    int c;
-    mw_report_init(&opt);
-    optind = 1;
-    while ((c = getopt_long(argc, argv, MW_REPORT_SHORTOPTS "h", longopts, NULL)) != -1) {
-        if (c == 'h' || c == MW_OPT_HELP) {
-            help(stdout);
-            return MW_EXIT_OK;
-        }
-        int r = mw_report_option(&opt, c, optarg);
-        if (r < 0)
-            return MW_EXIT_USAGE;
-        if (r == 0) {
-            mw_option_error("top", c, argv);
-            return MW_EXIT_USAGE;
-        }
-    }
+    int parsed = mw_report_parse(&opt, "top", argc, argv, help);
+    if (parsed)
+        return parsed > 0 ? MW_EXIT_OK : MW_EXIT_USAGE;
     if (argc - optind != 1) {
         mw_error(argc - optind ? "top takes one snapshot file; see 'memwatch top --help'"
                                : "top needs a snapshot file; see 'memwatch top --help'");
-        return MW_EXIT_USAGE;
-    }
-    if (opt.cumulative && opt.key == MW_KEY_TRACEBACK) {
-        mw_error("--cumulative cannot be used with --key traceback");
+        mw_report_free(&opt);
         return MW_EXIT_USAGE;
     }
     struct mw_snap *s = mw_load_or_complain(argv[optind]);
-    if (!s)
+    if (!s) {
+        mw_report_free(&opt);
         return MW_EXIT_USAGE;
+    }
     struct mw_resolver *r = mw_resolver_new();
     struct mw_trace *traces = mw_resolve(r, s);
     struct mw_stats st;

@@ -139,6 +139,34 @@ int mw_report_option(struct mw_report *r, int opt, const char *arg)
     }
 }
 
+int mw_report_parse(struct mw_report *r, const char *cmd, int argc, char **argv,
+                    void (*help)(FILE *))
+{
+    static const struct option longopts[] = { MW_REPORT_LONGOPTS, { 0 } };
+    int c, rc = 0;
+    mw_report_init(r);
+    optind = 1;
+    while (rc == 0 && (c = getopt_long(argc, argv, MW_REPORT_SHORTOPTS "h", longopts, NULL)) != -1) {
+        if (c == 'h' || c == MW_OPT_HELP) {
+            help(stdout);
+            rc = 1;
+            break;
+        }
+        int handled = mw_report_option(r, c, optarg);
+        if (handled == 0)
+            mw_option_error(cmd, c, argv);
+        if (handled <= 0)
+            rc = -1;
+    }
+    if (rc == 0 && r->cumulative && r->key == MW_KEY_TRACEBACK) {
+        mw_error("--cumulative cannot be used with --key traceback");
+        rc = -1;
+    }
+    if (rc)
+        mw_report_free(r);
+    return rc;
+}
+
 const char mw_report_filter_help[] =
     "  --include PATTERN[:LINE]   keep only sites whose file matches PATTERN\n"
     "                             (fnmatch; '*' also matches '/'), at LINE if given\n"

@@ -76,6 +76,14 @@ with Scratch() as d:
     one_line_error(["top", "-n", "many", good], "bad -n", "-n")
     one_line_error(["top", "--bogus", good], "unknown option", "--bogus")
     one_line_error(["diff", good], "diff with one file")
+    for cmd in ("top", "diff"):
+        one_line_error([cmd, "--bogus", good, good], "%s unknown option" % cmd,
+                       "%s: unknown option --bogus" % cmd)
+        one_line_error([cmd, good, "-n"], "%s -n without value" % cmd,
+                       "%s: option -n needs a value" % cmd)
+        one_line_error([cmd, "--key", "traceback", "--cumulative", good, good],
+                       "%s traceback key with --cumulative" % cmd,
+                       "--cumulative cannot be used with --key traceback")
     one_line_error(["frobnicate"], "unknown command", "frobnicate")
     for cmd in ("run", "top", "diff", "info"):
         r = run([BIN, cmd, "--help"])
