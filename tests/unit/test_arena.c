@@ -6,6 +6,7 @@
 
 #include "arena.h"
 #include "codec.h"
+#include "unit.h"
 
 struct rec {
     uint64_t hash;
@@ -103,16 +104,10 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("arena");
     TCase *t = tcase_create("arena");
     tcase_set_timeout(t, 60);
     tcase_add_test(t, arena_alignment_zero_and_exhaustion);
     tcase_add_test(t, table_finds_what_it_holds_across_levels);
     tcase_add_test(t, concurrent_inserts);
-    suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return mw_unit_run("arena", t);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "unit.h"
 
 static int grow_heap(struct mw_wbuf *b, size_t need)
 {
@@ -156,7 +157,6 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("codec");
     TCase *t = tcase_create("codec");
     tcase_add_test(t, varint_round_trips);
     tcase_add_test(t, varint_sizes);
@@ -165,10 +165,5 @@ int main(void)
     tcase_add_test(t, little_endian_and_patches);
     tcase_add_test(t, errors_stick);
     tcase_add_test(t, hash_matches_the_format_definition);
-    suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return mw_unit_run("codec", t);
 }

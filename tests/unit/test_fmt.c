@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "platform.h"
+#include "unit.h"
 
 START_TEST(conversions)
 {
@@ -39,14 +40,8 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("fmt");
     TCase *t = tcase_create("fmt");
     tcase_add_test(t, conversions);
     tcase_add_test(t, truncation_always_terminates);
-    suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return mw_unit_run("fmt", t);
 }

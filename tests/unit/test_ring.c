@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ring.h"
+#include "unit.h"
 
 #define THREADS 8
 #define TOKENS 64
@@ -224,17 +225,11 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("ring");
     TCase *t = tcase_create("ring");
     tcase_set_timeout(t, 120);
     tcase_add_test(t, order_and_totals_across_threads);
     tcase_add_test(t, full_ring_waits_and_loses_nothing);
     tcase_add_test(t, marks_cover_what_was_published);
     tcase_add_test(t, recovery_after_fork);
-    suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return mw_unit_run("ring", t);
 }

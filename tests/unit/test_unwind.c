@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "mw.h"
+#include "unit.h"
 
 struct pair {
     uint64_t ours[128];
@@ -118,15 +119,9 @@ int main(void)
     /* One cache for the reference: its per-thread cache's destructor does
      * not survive thread exit under ThreadSanitizer. */
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_GLOBAL);
-    Suite *s = suite_create("unwind");
     TCase *t = tcase_create("unwind");
     tcase_add_test(t, same_frames_as_libunwind);
     tcase_add_test(t, from_a_thread);
     tcase_add_test(t, max_is_respected);
-    suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return mw_unit_run("unwind", t);
 }
