@@ -81,6 +81,9 @@ static struct {
     void *(*save_thread)(void);
     void (*restore_thread)(void *);
     int (*add_pending)(int (*)(void *), void *);
+    /* 3.12 only: _PyEval_AddPendingCall(interp, func, arg, mainthreadonly). */
+    int (*add_pending_interp)(void *, int (*)(void *), void *, int);
+    void *(*interp_main)(void);
     int (*append_inittab)(const char *, PyObject *(*)(void));
     void *(*interp_head)(void);
     PyObject **exc_oserror;
@@ -231,6 +234,20 @@ static int setup(void *arg)
     return 0;
 }
 
+/* Queue setup() for the interpreter's next safe point.  CPython 3.12
+ * puts a Py_AddPendingCall() made from a thread other than the main one
+ * in a main-thread queue that it only looks at when its interpreter's own
+ * queue is signalled too, in practice at finalization; 3.12's internal
+ * _PyEval_AddPendingCall() can use the interpreter's queue, which the main
+ * thread runs at its next periodic check (a garbage collection being due,
+ * a GIL switch). */
+static void add_pending_call(void)
+{
+    void *main_interp = api.add_pending_interp ? api.interp_main() : NULL;
+    if (!main_interp || api.add_pending_interp(main_interp, setup, NULL, 0) != 0)
+        api.add_pending(setup, NULL);
+}
+
 void mw_py_poll(void)
 {
     /* Frames can be read once the main interpreter exists: its creation
@@ -244,7 +261,7 @@ void mw_py_poll(void)
     if (alive && mw_py.is_initialized() && api.add_pending &&
         mw_os_now_ns() >= atomic_load(&api.retry_ns) &&
         atomic_compare_exchange_strong(&api.pending_added, &expected, 1))
-        api.add_pending(setup, NULL);
+        add_pending_call();
 }
 
 int mw_py_poll_possible(void)
@@ -282,6 +299,12 @@ void mw_py_api_init(int version, int frames_on)
     LOAD(add_pending, "Py_AddPendingCall");
     LOAD(append_inittab, "PyImport_AppendInittab");
     LOAD(interp_head, "PyInterpreterState_Head");
+    if (version == 312) {
+        LOAD(add_pending_interp, "_PyEval_AddPendingCall");
+        LOAD(interp_main, "PyInterpreterState_Main");
+        if (!api.interp_main)
+            api.add_pending_interp = NULL;
+    }
     LOAD(exc_oserror, "PyExc_OSError");
     LOAD(exc_runtime, "PyExc_RuntimeError");
     api.none = dlsym(RTLD_DEFAULT, "_Py_NoneStruct");

@@ -148,12 +148,7 @@ for label, py in pythons():
                  "    time.sleep(0.01)\n"
                  "print(os.environ.get('PYTHONMALLOC')); sys.stdout.flush()\n"
                  "subprocess.run(['sh', '-c', 'echo ${PYTHONMALLOC:-unset}'])"])
-        if label == "3.12":
-            # CPython 3.12 does not run a pending call added from a thread without a
-            # thread state until it finalizes: the setting stays visible meanwhile.
-            print("3.12: PYTHONMALLOC is hidden only at exit (CPython 3.12 pending calls)")
-        else:
-            equal(r.stdout, "None\nunset\n", what("memwatch's PYTHONMALLOC not passed on"))
+        equal(r.stdout, "None\nunset\n", what("memwatch's PYTHONMALLOC not passed on"))
 
     # Settings.
     with Scratch() as out:
