@@ -120,14 +120,22 @@ void mw_py_init(void)
         goto out;
     }
     int free_threaded = 0;
-    if (check_debug_offsets(l, &free_threaded)) {
+    int layout_bad = check_debug_offsets(l, &free_threaded);
+    if (free_threaded) {
+        /* Its objects and frames differ (and PYTHONMALLOC=malloc is fatal
+         * there): leave it alone, say so, record native frames. */
+        mw_py.free_threaded = 1;
+        set_state("Python %s (free-threaded): native frames only", version_buf, "");
+        mw_py_api_init(version, 0);
+        goto out;
+    }
+    if (layout_bad) {
         set_state("Python %s: the interpreter's layout is not the one memwatch knows; "
                   "native frames only",
                   version_buf, "");
         goto out;
     }
     mw_py.layout = *l;
-    mw_py.free_threaded = free_threaded;
     mw_py.get_tstate = (void *(*)(void))dlsym(RTLD_DEFAULT, "PyGILState_GetThisThreadState");
     mw_py.is_initialized = (int (*)(void))dlsym(RTLD_DEFAULT, "Py_IsInitialized");
     void *code_type = dlsym(RTLD_DEFAULT, "PyCode_Type");
@@ -145,11 +153,6 @@ void mw_py_init(void)
     }
     if (mw_itable_init(&codes, 10))
         goto out;
-    if (free_threaded) {
-        set_state("Python %s (free-threaded): native frames only", version_buf, "");
-        mw_py_api_init(version, 0);
-        goto out;
-    }
     if (!mw_cfg.python) {
         set_state("Python %s: Python frames off (MEMWATCH_PYTHON=off)", version_buf, "");
         mw_py_api_init(version, 0);

@@ -314,8 +314,11 @@ void mw_py_api_init(int version, int frames_on)
                    api.build && api.from_bool && api.decode_fs && api.save_thread &&
                    api.restore_thread && api.add_pending && api.append_inittab && api.interp_head &&
                    api.exc_oserror && api.exc_runtime && api.none;
-    if (!complete) {
-        api.add_pending = NULL;
+    if (mw_py.free_threaded)
+        mw_fmt(api.objects, sizeof api.objects,
+               "mimalloc (free-threaded build): objects are not seen");
+    if (!complete || mw_py.free_threaded) {
+        api.add_pending = NULL; /* nothing to do at a safe point */
         return;
     }
     api.first_poll_ns = mw_os_now_ns();
@@ -325,9 +328,7 @@ void mw_py_api_init(int version, int frames_on)
      * arenas.  A user's own PYTHONMALLOC is respected. */
     const char *pm = getenv("PYTHONMALLOC");
     if (!frames_on) {
-        mw_fmt(api.objects, sizeof api.objects, "%s",
-               mw_py.free_threaded ? "mimalloc (free-threaded build): objects are not seen"
-                                   : "");
+        /* Python's own allocators, untouched. */
     } else if (!pm || !*pm) {
         setenv("PYTHONMALLOC", "malloc", 1);
         api.set_pythonmalloc = 1;
@@ -342,8 +343,7 @@ void mw_py_api_init(int version, int frames_on)
     }
     /* The `memwatch` module, built in, so `import memwatch` works with
      * nothing installed.  Allowed before Py_Initialize on every version. */
-    if (!mw_py.free_threaded)
-        api.append_inittab("memwatch", init_module);
+    api.append_inittab("memwatch", init_module);
 }
 
 const char *mw_py_objects(void)

@@ -192,4 +192,27 @@ for ver in ("2.7", "3.6", "3.7"):
 with Scratch() as out:
     r, snaps = memwatch_run(os.path.join(BUILD, "tests/progs/status"), ["exit", "0"], out)
     equal(meta(snaps[-1])["python"], "not a Python process", "not Python: stated")
+
+# A free-threaded build (none can be installed here: tests/progs/fake_ft_python shows
+# memwatch what one shows it): PYTHONMALLOC=malloc would be fatal, so it is left alone
+# (the user's own value too), the program runs unchanged, frames are native.
+fake = os.path.join(BUILD, "tests/progs/fake_ft_python")
+for users in (None, "mimalloc"):
+    with Scratch() as out:
+        env = env_with(PYTHONMALLOC=users)
+        plain = run([fake], env=env)
+        r = run([BIN, "run", "-q", "-o", out, "--", fake], env=env)
+        equal((r.returncode, r.stdout, r.stderr), (5, "PYTHONMALLOC=%s\n" % (users or "unset"), ""),
+              "free-threaded (PYTHONMALLOC=%s): runs as before" % users)
+        equal((plain.returncode, plain.stdout), (r.returncode, r.stdout),
+              "free-threaded (PYTHONMALLOC=%s): same as without memwatch" % users)
+        snaps = snapshots(out)
+        m = meta(snaps[-1])
+        equal((m["python"], m["python_objects"]),
+              ("Python 3.13 (free-threaded): native frames only",
+               "mimalloc (free-threaded build): objects are not seen"),
+              "free-threaded: stated in the snapshot")
+        kept = marker_lines(os.path.join(SRC, "tests/progs/fake_ft_python.c"))["kept"]
+        s = by_site(top_json(snaps[-1])["stats"]).get(("fake_ft_python.c", kept), {})
+        equal((s.get("size"), s.get("count")), (3000, 3), "free-threaded: native sites exact")
 finish()
