@@ -186,8 +186,9 @@ static void release(PyObject *o)
         api.decref(o);
 }
 
-/* Main thread, GIL held, at a safe point of the evaluation loop, which
- * may still be in the middle of an import: then wait for a later one. */
+/* A Python thread (the main one; on 3.12 possibly another), GIL held, at
+ * a safe point of the evaluation loop, which may still be in the middle
+ * of an import: then wait for a later one. */
 static int setup(void *arg)
 {
     (void)arg;
@@ -196,7 +197,10 @@ static int setup(void *arg)
         atomic_store(&api.pending_added, 0);
         return 0;
     }
+    /* What this allocates is memwatch's, not the line the interrupted
+     * thread was on: not recorded (its frees still are). */
     unsigned saved = mw_tls;
+    mw_tls |= MW_TLS_HOOK;
     PyObject *atexit = api.import("atexit");
     PyObject *fn = atexit ? api.cfunction_new(&exit_def, NULL, NULL) : NULL;
     PyObject *r = fn ? api.call_method(atexit, "register", "O", fn) : NULL;
@@ -227,10 +231,9 @@ static int setup(void *arg)
         release(environ);
         release(os);
         api.err_clear();
-        mw_tls |= MW_TLS_HOOK; /* unsetenv's bookkeeping is ours */
         unsetenv("PYTHONMALLOC");
-        mw_tls = saved;
     }
+    mw_tls = saved;
     return 0;
 }
 

@@ -191,8 +191,13 @@ static void *do_realloc(void *p, size_t size)
     }
     if (!p)
         return malloc(size);
-    if (!hookable())
+    if (!hookable()) {
+        /* Not recorded (memwatch's own work, say): the block leaves the
+         * live table now, as it would if freed here, and what comes back
+         * is not the program's. */
+        record_free(p);
         return real.realloc(p, size);
+    }
     mw_tls = MW_TLS_HOOK;
     push(MW_EV_REALLOC_BEGIN, p, 0, NULL, NULL);
     void *q = real.realloc(p, size);
