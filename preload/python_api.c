@@ -60,6 +60,7 @@ static struct {
     _Atomic int pending_added;
     _Atomic uint64_t retry_ns; /* setup() asked to be queued again after this */
     uint64_t first_poll_ns;
+    int done_atexit; /* setup(): the exit snapshot is registered */
     char objects[192];
 
     PyObject *(*module_create)(struct py_module_def *, int);
@@ -72,6 +73,8 @@ static struct {
     void (*decref)(PyObject *);
     void (*incref)(PyObject *);
     void (*err_clear)(void);
+    PyObject *(*err_occurred)(void);
+    int (*err_matches)(PyObject *);
     PyObject *(*err_set_errno)(PyObject *, const char *);
     void (*err_set_string)(PyObject *, const char *);
     int (*parse)(PyObject *, PyObject *, const char *, char **, ...);
@@ -88,6 +91,7 @@ static struct {
     void *(*interp_head)(void);
     PyObject **exc_oserror;
     PyObject **exc_runtime;
+    PyObject **exc_exception;
     PyObject *none;
 } api;
 
@@ -186,30 +190,58 @@ static void release(PyObject *o)
         api.decref(o);
 }
 
+/* setup() again after delay_ns: asked from setup() itself (the recorder
+ * queues it once pending_added is 0 again). */
+static void setup_later(uint64_t delay_ns)
+{
+    atomic_store(&api.retry_ns, mw_os_now_ns() + delay_ns);
+    atomic_store(&api.pending_added, 0);
+}
+
+/* After a step of setup(): 0 when it may go on (its own errors are
+ * cleared: they only mean the step is skipped), -1 when the program's
+ * own exception was raised meanwhile.  The work runs Python code (an
+ * import, os.environ.pop), where the interpreter also runs signal
+ * handlers: a KeyboardInterrupt (or SystemExit) raised there belongs to
+ * the program and must reach it, as if memwatch had not been there. */
+static int step_done(void)
+{
+    if (api.err_occurred() && !api.err_matches(*api.exc_exception))
+        return -1;
+    api.err_clear();
+    return 0;
+}
+
 /* A Python thread (the main one; on 3.12 possibly another), GIL held, at
  * a safe point of the evaluation loop, which may still be in the middle
- * of an import: then wait for a later one. */
+ * of an import: then wait for a later one.  Each step is done once; when
+ * the program's exception interrupts one, it is handed on (-1 raises it
+ * where the thread was) and the remaining steps run later. */
 static int setup(void *arg)
 {
     (void)arg;
     if (mw_py_importing()) {
-        atomic_store(&api.retry_ns, mw_os_now_ns() + 2000000);
-        atomic_store(&api.pending_added, 0);
+        setup_later(2000000);
         return 0;
     }
     /* What this allocates is memwatch's, not the line the interrupted
      * thread was on: not recorded (its frees still are). */
     unsigned saved = mw_tls;
+    int rc = 0;
     mw_tls |= MW_TLS_HOOK;
-    PyObject *atexit = api.import("atexit");
-    PyObject *fn = atexit ? api.cfunction_new(&exit_def, NULL, NULL) : NULL;
-    PyObject *r = fn ? api.call_method(atexit, "register", "O", fn) : NULL;
-    if (!r && mw_cfg.verbose)
-        mw_os_warn("could not register the Python exit snapshot");
-    release(r);
-    release(fn);
-    release(atexit);
-    api.err_clear();
+    if (!api.done_atexit) {
+        PyObject *atexit = api.import("atexit");
+        PyObject *fn = atexit ? api.cfunction_new(&exit_def, NULL, NULL) : NULL;
+        PyObject *r = fn ? api.call_method(atexit, "register", "O", fn) : NULL;
+        release(r);
+        release(fn);
+        release(atexit);
+        if ((rc = step_done()) != 0)
+            goto out;
+        if (!r && mw_cfg.verbose)
+            mw_os_warn("could not register the Python exit snapshot");
+        api.done_atexit = 1;
+    }
 
     PyObject *flags = api.sys_get("flags"); /* borrowed */
     PyObject *ignore = flags ? api.getattr(flags, "ignore_environment") : NULL;
@@ -230,11 +262,15 @@ static int setup(void *arg)
         release(gone);
         release(environ);
         release(os);
-        api.err_clear();
+        if ((rc = step_done()) != 0)
+            goto out;
         unsetenv("PYTHONMALLOC");
     }
+out:
+    if (rc)
+        setup_later(0); /* at the recorder's next poll, once the exception is on its way */
     mw_tls = saved;
-    return 0;
+    return rc;
 }
 
 /* Queue setup() for the interpreter's next safe point.  CPython 3.12
@@ -310,13 +346,17 @@ void mw_py_api_init(int version, int frames_on)
     }
     LOAD(exc_oserror, "PyExc_OSError");
     LOAD(exc_runtime, "PyExc_RuntimeError");
+    LOAD(exc_exception, "PyExc_Exception");
+    LOAD(err_occurred, "PyErr_Occurred");
+    LOAD(err_matches, "PyErr_ExceptionMatches");
     api.none = dlsym(RTLD_DEFAULT, "_Py_NoneStruct");
     int complete = api.module_create && api.cfunction_new && api.import && api.call_method &&
                    api.getattr && api.sys_get && api.is_true && api.decref && api.incref &&
                    api.err_clear && api.err_set_errno && api.err_set_string && api.parse &&
                    api.build && api.from_bool && api.decode_fs && api.save_thread &&
                    api.restore_thread && api.add_pending && api.append_inittab && api.interp_head &&
-                   api.exc_oserror && api.exc_runtime && api.none;
+                   api.exc_oserror && api.exc_runtime && api.exc_exception &&
+                   api.err_occurred && api.err_matches && api.none;
     if (mw_py.free_threaded)
         mw_fmt(api.objects, sizeof api.objects,
                "mimalloc (free-threaded build): objects are not seen");

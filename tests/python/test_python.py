@@ -36,6 +36,7 @@ def tm_stats(py, path, *args):
     return {(f, l): (s, c) for f, l, s, c in json.loads(r.stderr.strip().splitlines()[-1])}
 
 
+interrupted_runs = []
 for label, py in pythons():
     what = lambda s: "%s: %s" % (label, s)
 
@@ -150,6 +151,20 @@ for label, py in pythons():
                  "subprocess.run(['sh', '-c', 'echo ${PYTHONMALLOC:-unset}'])"])
         equal(r.stdout, "None\nunset\n", what("memwatch's PYTHONMALLOC not passed on"))
 
+    # A signal that arrives while memwatch's safe-point work runs Python code is the
+    # program's: its KeyboardInterrupt reaches the program (it used to be swallowed).
+    # Whether the work runs after the script's import hook is installed is up to timing:
+    # a few runs, each must be consistent, and some run must have exercised it.
+    for attempt in range(8):
+        with Scratch() as out:
+            r = run([BIN, "run", "-q", "-o", out, "--", py, "-S", script("interrupted.py")])
+            equal(r.returncode, 0, what("interrupted.py exit status"))
+            check(r.stdout in ("fired KeyboardInterrupt\n", "not fired no KeyboardInterrupt\n"),
+                  what("a SIGINT during memwatch's work reaches the program: %r" % r.stdout))
+            if r.stdout.startswith("fired"):
+                interrupted_runs.append(label)
+                break
+
     # Settings.
     with Scratch() as out:
         r, snaps = memwatch_run(py, [script("deep.py")], out, "--python-depth", "3")
@@ -163,6 +178,9 @@ for label, py in pythons():
         stats = top_json(snaps[-1])["stats"]
         check(stats and all(f["module"] for s in stats for f in s["traceback"]),
               what("no Python frames when off"))
+
+check(interrupted_runs, "a SIGINT arrived during memwatch's work in some run")
+print("SIGINT during memwatch's work exercised on: %s" % ", ".join(interrupted_runs))
 
 # Python 2.7, 3.6, 3.7, and programs that are not Python: they run as
 # before, with native frames, and memwatch says so.
